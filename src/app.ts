@@ -1,0 +1,187 @@
+import 'reflect-metadata';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ApolloServer } from '@apollo/server';
+import { expressMiddleware } from '@as-integrations/express5';
+import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import express, { type Request, type Response, type NextFunction } from 'express';
+import type { MikroORM } from '@mikro-orm/postgresql';
+
+import type { Config } from './config.js';
+import { createRequestContext, type RequestContext } from './context/context.js';
+import { Loaders } from './context/loaders.js';
+import { createOrm } from './db/orm.js';
+import { migratePublic } from './db/migrator.js';
+import { runSql } from './db/sql.js';
+import { AppError, isAppError } from './errors.js';
+import { createErrorFormatter } from './http/format-error.js';
+import { graphiqlRouter, wantsGraphiql } from './http/graphiql.js';
+import type { Logger } from './logger.js';
+import { createSchema } from './resolvers/schema.js';
+import { EventBus } from './services/events.js';
+import { PasswordHasher } from './services/passwords.js';
+import { ensurePublicTenant } from './services/public-tenant.service.js';
+import type { ServiceContext } from './services/service-context.js';
+
+export interface AppOptions {
+  config: Config;
+  logger: Logger;
+  /** Connection string; `config.databaseUrl` when omitted. */
+  databaseUrl?: string;
+}
+
+export interface App {
+  orm: MikroORM;
+  events: EventBus;
+  config: Config;
+  /** Base URL once `listen` has resolved, e.g. `http://127.0.0.1:4000`. */
+  url: string;
+  /** The admin password generated on first start, when the configuration gave none. */
+  generatedAdminPassword: string | null;
+  /** A service context for the system actor, as the CLI and tests use it. */
+  systemContext(): ServiceContext;
+  listen(port?: number, host?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * Connects to PostgreSQL, migrates `public`, creates the public tenant on first start and
+ * builds the HTTP server. `listen` starts serving.
+ */
+export async function createApp(options: AppOptions): Promise<App> {
+  const { config, logger } = options;
+  const databaseUrl = options.databaseUrl ?? config.databaseUrl;
+  if (!databaseUrl) {
+    throw new Error('createApp needs a database URL; main starts the embedded server first.');
+  }
+
+  const orm = await createOrm({ databaseUrl, logger });
+  const events = new EventBus(logger);
+  const passwords = new PasswordHasher(config.bcryptCost);
+  const systemContext = (): ServiceContext => {
+    const em = orm.em.fork();
+    return {
+      em,
+      config,
+      logger,
+      events,
+      passwords,
+      actor: { kind: 'system' },
+      loaders: new Loaders(em),
+    };
+  };
+
+  await migratePublic(orm.em.fork(), logger);
+  const firstStart = await ensurePublicTenant(systemContext());
+  if (firstStart) {
+    logger.info({ email: firstStart.email }, 'created the public tenant and the platform admin');
+  }
+
+  const httpServer = createServer();
+  const apollo = new ApolloServer<RequestContext>({
+    schema: await createSchema(),
+    formatError: createErrorFormatter(logger),
+    includeStacktraceInErrorResponses: false,
+    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+  });
+  await apollo.start();
+
+  const deps = { orm, config, logger, events, passwords };
+  const expressApp = express();
+  expressApp.disable('x-powered-by');
+  expressApp.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  expressApp.get('/readyz', async (_req, res) => {
+    try {
+      await runSql(orm.em.fork(), 'select 1');
+      res.json({ status: 'ready' });
+    } catch (error) {
+      logger.warn({ err: error }, 'readiness check failed');
+      res.status(503).json({ status: 'unavailable' });
+    }
+  });
+
+  const graphql = express.Router();
+  graphql.use(graphiqlRouter());
+  graphql.use(express.json({ limit: '1mb' }));
+  graphql.use(async (req: Request, res: Response, next: NextFunction) => {
+    if (wantsGraphiql(req)) {
+      return next();
+    }
+    try {
+      res.locals.context = await createRequestContext(deps, {
+        path: req.originalUrl.split('?')[0],
+        headers: req.headers,
+      });
+      next();
+    } catch (error) {
+      sendRequestError(res, error, logger);
+    }
+  });
+  graphql.use(
+    expressMiddleware(apollo, { context: async ({ res }) => res.locals.context as RequestContext }),
+  );
+
+  expressApp.use('/graphql', graphql);
+  if (config.subfolderPrefix) {
+    expressApp.use(`/${config.subfolderPrefix}/:slug/graphql`, graphql);
+  }
+  expressApp.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    sendRequestError(res, error, logger);
+  });
+  httpServer.on('request', expressApp);
+
+  let url = '';
+  return {
+    orm,
+    events,
+    config,
+    get url() {
+      return url;
+    },
+    generatedAdminPassword: firstStart?.generatedPassword ?? null,
+    systemContext,
+    listen: (port = config.port, host = config.host) =>
+      new Promise((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen(port, host, () => {
+          const address = httpServer.address() as AddressInfo;
+          url = `http://${host}:${address.port}`;
+          logger.info({ url }, 'listening');
+          resolve(url);
+        });
+      }),
+    close: async () => {
+      await apollo.stop();
+      if (httpServer.listening) {
+        await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+      }
+      await orm.close();
+    },
+  };
+}
+
+/** Answers a request that failed before GraphQL execution, in the GraphQL error format. */
+function sendRequestError(res: Response, error: unknown, logger: Logger): void {
+  const appError = isAppError(error) ? error : bodyError(error);
+  if (!appError) {
+    logger.error({ err: error }, 'request failed before execution');
+  }
+
+  const code = appError?.code ?? 'INTERNAL_SERVER_ERROR';
+  const message = appError?.message ?? 'Internal server error.';
+  res
+    .status(appError?.httpStatus ?? 500)
+    .json({ errors: [{ message, extensions: { ...(appError?.extensions ?? {}), code } }] });
+}
+
+/** Maps body parser failures (invalid JSON, too large) to `BAD_REQUEST`. */
+function bodyError(error: unknown): AppError | undefined {
+  const status = (error as { status?: number; type?: string })?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new AppError('BAD_REQUEST', 'The request body is invalid or too large.');
+  }
+
+  return undefined;
+}

@@ -1,0 +1,172 @@
+/**
+ * The one place that reads the environment. Every other module receives a `Config` value.
+ * `loadConfig` collects every problem before it fails, so an operator fixes them in one pass.
+ */
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** PostgreSQL connection string; undefined starts the embedded server. */
+  databaseUrl: string | undefined;
+  /** Folder of the embedded PostgreSQL cluster. */
+  dataDir: string;
+  port: number;
+  host: string;
+  /** Parent domain of tenant domains: a tenant `acme` lives on `acme.<tenantDomain>`. */
+  tenantDomain: string;
+  publicDomain: string;
+  adminEmail: string;
+  /** Undefined means: generate a password on first start and print it once. */
+  adminPassword: string | undefined;
+  bcryptCost: number;
+  /** Minimum password length in characters. */
+  passwordMinLength: number;
+  trustProxy: boolean;
+  subfolderPrefix: string | undefined;
+  showPublicIfNoTenantFound: boolean;
+  /** Drop a leading `www.` from the Host header before the domain lookup. */
+  stripWww: boolean;
+  /** Slugs that can never name a tenant, on top of the built-in ones. */
+  reservedSlugs: readonly string[];
+  /** Lifetime of a login session, in seconds. */
+  sessionTtlSeconds: number;
+  logLevel: LogLevel;
+}
+
+export const BUILT_IN_RESERVED_SLUGS = ['www', 'public', 'api', 'admin'] as const;
+
+const LOG_LEVELS: readonly LogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+const HOST_NAME =
+  /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$/;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n- ${problems.join('\n- ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/**
+ * Reads and validates the configuration from `env`; `overrides` win over the environment, which
+ * lets tests and embedding applications pass values explicitly.
+ */
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const problems: string[] = [];
+  const reader = new EnvReader(env, problems);
+
+  const config: Config = {
+    databaseUrl: reader.optionalString('DATABASE_URL'),
+    dataDir: reader.string('TENANT_USERS_DATA_DIR', './.data'),
+    port: reader.integer('PORT', 4000, 0, 65535),
+    host: reader.string('HOST', '127.0.0.1'),
+    tenantDomain: reader.hostName('TENANT_USERS_DOMAIN', 'localhost'),
+    publicDomain: reader.hostName('TENANT_USERS_PUBLIC_DOMAIN', 'localhost'),
+    adminEmail: reader.string('TENANT_USERS_ADMIN_EMAIL', 'admin@localhost'),
+    adminPassword: reader.optionalString('TENANT_USERS_ADMIN_PASSWORD'),
+    bcryptCost: reader.integer('TENANT_USERS_BCRYPT_COST', 12, 4, 31),
+    passwordMinLength: reader.integer('TENANT_USERS_PASSWORD_MIN_LENGTH', 8, 1, 72),
+    trustProxy: reader.boolean('TENANT_USERS_TRUST_PROXY', false),
+    subfolderPrefix: reader.optionalString('TENANT_USERS_SUBFOLDER_PREFIX'),
+    showPublicIfNoTenantFound: reader.boolean('TENANT_USERS_SHOW_PUBLIC_IF_NO_TENANT_FOUND', false),
+    stripWww: reader.boolean('TENANT_USERS_STRIP_WWW', true),
+    reservedSlugs: reader.list('TENANT_USERS_RESERVED_SLUGS'),
+    sessionTtlSeconds: reader.integer('TENANT_USERS_SESSION_TTL_SECONDS', 86_400, 60, 31_536_000),
+    logLevel: reader.logLevel('LOG_LEVEL', 'info'),
+    ...overrides,
+  };
+
+  if (problems.length > 0) {
+    throw new ConfigError(problems);
+  }
+
+  return Object.freeze(config);
+}
+
+class EnvReader {
+  constructor(
+    private readonly env: Env,
+    private readonly problems: string[],
+  ) {}
+
+  optionalString(name: string): string | undefined {
+    const value = this.env[name]?.trim();
+
+    return value === undefined || value === '' ? undefined : value;
+  }
+
+  string(name: string, fallback: string): string {
+    return this.optionalString(name) ?? fallback;
+  }
+
+  integer(name: string, fallback: number, min: number, max: number): number {
+    const raw = this.optionalString(name);
+    if (raw === undefined) {
+      return fallback;
+    }
+
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+
+    return value;
+  }
+
+  boolean(name: string, fallback: boolean): boolean {
+    const raw = this.optionalString(name)?.toLowerCase();
+    if (raw === undefined) {
+      return fallback;
+    }
+    if (['1', 'true', 'yes', 'on'].includes(raw)) {
+      return true;
+    }
+    if (['0', 'false', 'no', 'off'].includes(raw)) {
+      return false;
+    }
+
+    this.problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  }
+
+  hostName(name: string, fallback: string): string {
+    const value = this.string(name, fallback).toLowerCase();
+    if (!HOST_NAME.test(value)) {
+      this.problems.push(`${name} must be a host name such as "example.com", got "${value}"`);
+    }
+
+    return value;
+  }
+
+  list(name: string): string[] {
+    const raw = this.optionalString(name);
+
+    return raw === undefined
+      ? []
+      : raw
+          .split(',')
+          .map((item) => item.trim().toLowerCase())
+          .filter(Boolean);
+  }
+
+  logLevel(name: string, fallback: LogLevel): LogLevel {
+    const raw = this.string(name, fallback).toLowerCase();
+    if (!LOG_LEVELS.includes(raw as LogLevel)) {
+      this.problems.push(`${name} must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+      return fallback;
+    }
+
+    return raw as LogLevel;
+  }
+}

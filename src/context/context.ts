@@ -1,0 +1,66 @@
+import { randomUUID } from 'node:crypto';
+import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
+
+import type { Config } from '../config.js';
+import type { Tenant } from '../entities/index.js';
+import type { Logger } from '../logger.js';
+import { authenticate } from '../services/auth.service.js';
+import type { EventBus } from '../services/events.js';
+import type { PasswordHasher } from '../services/passwords.js';
+import type { ServiceContext } from '../services/service-context.js';
+import { Loaders } from './loaders.js';
+import { routeRequest, type RouteRequest } from './routing.js';
+
+/** The context of one GraphQL request: its tenant, caller, EntityManager fork and loaders. */
+export interface RequestContext extends ServiceContext {
+  requestId: string;
+  /** The tenant the request was routed to. */
+  tenant: Tenant;
+}
+
+export interface ContextDependencies {
+  orm: MikroORM;
+  config: Config;
+  logger: Logger;
+  events: EventBus;
+  passwords: PasswordHasher;
+}
+
+/**
+ * Builds the context for a request: routes it to its tenant, forks an EntityManager bound to the
+ * tenant's schema, creates fresh loaders and authenticates the bearer token.
+ */
+export async function createRequestContext(
+  deps: ContextDependencies,
+  request: RouteRequest,
+): Promise<RequestContext> {
+  const requestId = randomUUID();
+  const routingEm = deps.orm.em.fork();
+  const tenant = await routeRequest(routingEm, deps.config, request);
+  const em: EntityManager = deps.orm.em.fork({ schema: tenant.schemaName });
+  const actor = await authenticate(em, bearerToken(request.headers.authorization));
+  const logger = deps.logger.child({
+    requestId,
+    tenant: tenant.slug,
+    userId: actor.kind === 'user' ? actor.user.id : undefined,
+  });
+
+  return {
+    requestId,
+    tenant,
+    em,
+    config: deps.config,
+    logger,
+    events: deps.events,
+    passwords: deps.passwords,
+    actor,
+    loaders: new Loaders(em),
+  };
+}
+
+function bearerToken(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  const match = value?.match(/^Bearer\s+(\S+)\s*$/i);
+
+  return match?.[1];
+}

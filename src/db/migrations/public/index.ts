@@ -1,0 +1,5 @@
+import type { Migration } from '../types.js';
+import { initialPublicSchema } from './0001-initial.js';
+
+/** Migrations of the shared tables in `public`, in the order they apply. */
+export const publicMigrations: readonly Migration[] = [initialPublicSchema];

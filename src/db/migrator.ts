@@ -1,0 +1,84 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+import type { Logger } from '../logger.js';
+import { publicMigrations } from './migrations/public/index.js';
+import { tenantMigrations } from './migrations/tenant/index.js';
+import type { Migration } from './migrations/types.js';
+import { quoteIdent, runSql } from './sql.js';
+
+/** Key of the advisory lock that serialises migration runs of several server processes. */
+const MIGRATION_LOCK_KEY = 7_420_105_331;
+
+const PUBLIC_LEDGER = 'public.platform_migrations';
+const TENANT_LEDGER = 'tenant_migrations';
+
+/**
+ * Builds the SQL that creates a tenant's tables in `schemaName` and records each migration in
+ * the schema's own ledger table. The schema itself must exist.
+ */
+export function tenantSchemaSql(schemaName: string, migrations = tenantMigrations): string {
+  const schema = quoteIdent(schemaName);
+  const names = migrations.map((migration) => `('${migration.name.replaceAll("'", "''")}')`);
+
+  return [
+    ledgerSql(`${schema}.${TENANT_LEDGER}`),
+    ...migrations.map((migration) => migration.up(schema)),
+    names.length > 0
+      ? `insert into ${schema}.${TENANT_LEDGER} (name) values ${names.join(', ')};`
+      : '',
+  ].join('\n');
+}
+
+/** Applies pending `public` migrations and the tenant tables of the public tenant's schema. */
+export async function migratePublic(em: EntityManager, logger: Logger): Promise<void> {
+  await em.transactional(async (tx) => {
+    await runSql(tx, 'select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    await runSql(tx, ledgerSql(PUBLIC_LEDGER));
+    await applyPending(tx, PUBLIC_LEDGER, publicMigrations, 'public', logger);
+  });
+  await migrateTenantSchema(em, 'public', logger);
+}
+
+/** Applies the tenant migrations that `schemaName` has not recorded yet, in one transaction. */
+export async function migrateTenantSchema(
+  em: EntityManager,
+  schemaName: string,
+  logger: Logger,
+  migrations = tenantMigrations,
+): Promise<string[]> {
+  const schema = quoteIdent(schemaName);
+
+  return em.transactional(async (tx) => {
+    await runSql(tx, 'select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    await runSql(tx, ledgerSql(`${schema}.${TENANT_LEDGER}`));
+
+    return applyPending(tx, `${schema}.${TENANT_LEDGER}`, migrations, schema, logger);
+  });
+}
+
+async function applyPending(
+  tx: EntityManager,
+  ledger: string,
+  migrations: readonly Migration[],
+  schema: string,
+  logger: Logger,
+): Promise<string[]> {
+  const rows = await runSql<{ name: string }>(tx, `select name from ${ledger}`);
+  const applied = new Set(rows.map((row) => row.name));
+  const pending = migrations.filter((migration) => !applied.has(migration.name));
+
+  for (const migration of pending) {
+    logger.info({ schema, migration: migration.name }, 'applying migration');
+    await runSql(tx, migration.up(schema));
+    await runSql(tx, `insert into ${ledger} (name) values (?)`, [migration.name]);
+  }
+
+  return pending.map((migration) => migration.name);
+}
+
+function ledgerSql(table: string): string {
+  return `create table if not exists ${table} (
+    name text primary key,
+    applied_at timestamptz not null default now()
+  );`;
+}

@@ -1,0 +1,6 @@
+import { Connection } from './connection.js';
+import { MembershipType } from './membership.type.js';
+import { TenantType } from './tenant.type.js';
+
+export const MembershipConnection = Connection(MembershipType, 'Membership');
+export const TenantConnection = Connection(TenantType, 'Tenant');

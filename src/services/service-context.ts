@@ -1,0 +1,70 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+import type { Config } from '../config.js';
+import type { User } from '../entities/index.js';
+import type { Logger } from '../logger.js';
+import type { Loaders } from '../context/loaders.js';
+import { AuditEvent } from '../entities/index.js';
+import { mapDriverError } from '../db/driver-errors.js';
+import type { DomainEvent, EventBus } from './events.js';
+import type { PasswordHasher } from './passwords.js';
+
+/** Who calls a service: a logged-in user, nobody, or the system itself (CLI and first start). */
+export type Actor =
+  { kind: 'user'; user: User; sessionId: string } | { kind: 'anonymous' } | { kind: 'system' };
+
+/** Everything a service function needs; built per request, or once for the CLI. */
+export interface ServiceContext {
+  em: EntityManager;
+  config: Config;
+  logger: Logger;
+  events: EventBus;
+  passwords: PasswordHasher;
+  actor: Actor;
+  loaders: Loaders;
+}
+
+export function actorId(actor: Actor): string | undefined {
+  return actor.kind === 'user' ? actor.user.id : undefined;
+}
+
+/**
+ * Runs `work` in one transaction. Events it records are written to the audit log in the same
+ * transaction and delivered to subscribers only after the commit. Expected driver errors, such
+ * as unique violations, come out as `AppError`.
+ */
+export async function inTransaction<T>(
+  ctx: ServiceContext,
+  work: (tx: EntityManager, record: (event: DomainEvent) => void) => Promise<T>,
+): Promise<T> {
+  const events: DomainEvent[] = [];
+  const record = (event: DomainEvent) => events.push({ actorId: actorId(ctx.actor), ...event });
+
+  let result: T;
+  try {
+    result = await ctx.em.transactional(async (tx) => {
+      const value = await work(tx, record);
+      for (const event of events) {
+        tx.persist(
+          tx.create(AuditEvent, {
+            type: event.type,
+            tenantId: event.tenantId ?? null,
+            userId: event.userId ?? null,
+            actorId: event.actorId ?? null,
+            payload: event.payload,
+          }),
+        );
+      }
+      await tx.flush();
+
+      return value;
+    });
+  } catch (error) {
+    throw mapDriverError(error);
+  }
+
+  ctx.loaders.clearAll();
+  await ctx.events.publish(events);
+
+  return result;
+}

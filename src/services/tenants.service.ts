@@ -1,0 +1,223 @@
+import { randomBytes } from 'node:crypto';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+import { Domain, Membership, Tenant, User } from '../entities/index.js';
+import { AppError } from '../errors.js';
+import { insertMemberPermissions } from '../db/member-permissions.js';
+import { tenantSchemaSql } from '../db/migrator.js';
+import { quoteIdent, runSql } from '../db/sql.js';
+import { requirePlatformAdmin, requireTenantReader } from './access.js';
+import type { DomainEvent } from './events.js';
+import { removeMembership, addMember } from './memberships.service.js';
+import {
+  findMembership,
+  requireActiveTenant,
+  requireActiveUser,
+  requirePublicTenant,
+} from './lookups.js';
+import { inTransaction, type ServiceContext } from './service-context.js';
+import { DEFAULT_TENANT_TYPE, migrationsOfType } from './tenant-types.js';
+import { validateSchemaName, validateSlug, validateTenantName } from './validation.js';
+
+export interface ProvisionTenantInput {
+  name: string;
+  slug: string;
+  ownerEmail: string;
+  tenantType?: string | null;
+  schemaName?: string | null;
+  isStaff?: boolean;
+  isSuperuser?: boolean;
+  metadata?: Record<string, unknown> | null;
+  domainMetadata?: Record<string, unknown> | null;
+}
+
+type RecordEvent = (event: DomainEvent) => void;
+
+/**
+ * Creates a tenant with its primary domain, schema, tables and owner membership in one
+ * transaction, so a failure at any step leaves nothing behind.
+ */
+export async function provisionTenant(
+  ctx: ServiceContext,
+  input: ProvisionTenantInput,
+): Promise<Tenant> {
+  await requirePlatformAdmin(ctx);
+
+  const name = validateTenantName(input.name);
+  validateSlug(input.slug, ctx.config);
+  const tenantType = input.tenantType ?? DEFAULT_TENANT_TYPE;
+  const migrations = migrationsOfType(tenantType);
+  if (input.schemaName != null) {
+    validateSchemaName(input.schemaName);
+  }
+  const owner = await requireActiveUser(ctx.em, input.ownerEmail, 'ownerEmail');
+  const schemaName = input.schemaName ?? deriveSchemaName(input.slug);
+  const domainName = primaryDomainOf(input.slug, ctx);
+
+  const tenant = await inTransaction(ctx, async (tx, record) => {
+    const created = tx.create(Tenant, {
+      name,
+      slug: input.slug,
+      schemaName,
+      tenantType,
+      ownerId: owner.id,
+      metadata: input.metadata ?? {},
+    });
+    await tx.persist(created).flush();
+
+    await requireFreeDomain(tx, domainName);
+    tx.create(Domain, {
+      domain: domainName,
+      tenantId: created.id,
+      isPrimary: true,
+      metadata: input.domainMetadata ?? {},
+    });
+    await tx.flush();
+
+    await createSchema(tx, schemaName, migrations);
+    tx.create(Membership, { tenantId: created.id, userId: owner.id });
+    await tx.flush();
+    await insertMemberPermissions(tx, schemaName, owner.id, {
+      isStaff: input.isStaff ?? false,
+      isSuperuser: input.isSuperuser ?? true,
+    });
+
+    record({
+      type: 'tenantProvisioned',
+      tenantId: created.id,
+      userId: owner.id,
+      payload: { slug: created.slug, schemaName, tenantType, domain: domainName },
+    });
+
+    return created;
+  });
+
+  ctx.logger.info({ tenant: tenant.slug, schema: schemaName }, 'tenant provisioned');
+
+  return tenant;
+}
+
+/**
+ * Soft-deletes a tenant: removes every member but the owner, hands the tenant to the public
+ * tenant's owner, removes the previous owner and deactivates the tenant and its domains. The
+ * schema and its data stay.
+ */
+export async function deleteTenantInTransaction(
+  tx: EntityManager,
+  tenant: Tenant,
+  record: RecordEvent,
+): Promise<void> {
+  if (tenant.isPublic) {
+    throw new AppError('PUBLIC_TENANT_PROTECTED', 'The public tenant cannot be deleted.');
+  }
+
+  const publicOwner = await tx.findOneOrFail(User, { id: (await requirePublicTenant(tx)).ownerId });
+  const previousOwner = await tx.findOneOrFail(User, { id: tenant.ownerId });
+  const memberships = await tx.find(Membership, { tenantId: tenant.id });
+  const others = memberships.filter(
+    (m) => m.userId !== previousOwner.id && m.userId !== publicOwner.id,
+  );
+  for (const membership of others) {
+    const user = await tx.findOneOrFail(User, { id: membership.userId });
+    await removeMembership(tx, tenant, user, record);
+  }
+
+  if (previousOwner.id !== publicOwner.id) {
+    if (!(await findMembership(tx, tenant.id, publicOwner.id))) {
+      await addMember(tx, tenant, publicOwner, { isStaff: false, isSuperuser: true }, record);
+    }
+    tenant.ownerId = publicOwner.id;
+    await tx.flush();
+    await removeMembership(tx, tenant, previousOwner, record);
+  }
+
+  tenant.isActive = false;
+  tenant.deletedAt = new Date();
+  await tx.nativeUpdate(Domain, { tenantId: tenant.id }, { isActive: false });
+  await tx.flush();
+
+  record({
+    type: 'tenantDeleted',
+    tenantId: tenant.id,
+    userId: previousOwner.id,
+    payload: { slug: tenant.slug, previousOwner: previousOwner.email, owner: publicOwner.email },
+  });
+}
+
+/** Domain of a tenant: `<slug>.<TENANT_USERS_DOMAIN>`, or the bare slug in subfolder mode. */
+export function primaryDomainOf(slug: string, ctx: Pick<ServiceContext, 'config'>): string {
+  return ctx.config.subfolderPrefix ? slug : `${slug}.${ctx.config.tenantDomain}`;
+}
+
+/** Turns a slug into a schema name with a random suffix, e.g. `dunder_mifflin_k3x9q2`. */
+export function deriveSchemaName(slug: string): string {
+  const suffix = randomBytes(4).readUInt32BE().toString(36).padStart(6, '0').slice(-6);
+  let base = slug.replaceAll('-', '_');
+  if (!/^[a-z_]/.test(base) || base.startsWith('pg_')) {
+    base = `t_${base}`;
+  }
+
+  return `${base.slice(0, 63 - suffix.length - 1)}_${suffix}`;
+}
+
+async function requireFreeDomain(tx: EntityManager, domain: string): Promise<void> {
+  if (await tx.count(Domain, { domain })) {
+    throw new AppError('ALREADY_EXISTS', `The domain "${domain}" is already taken.`, {
+      field: 'slug',
+    });
+  }
+}
+
+async function createSchema(
+  tx: EntityManager,
+  schemaName: string,
+  migrations: ReturnType<typeof migrationsOfType>,
+): Promise<void> {
+  const existing = await runSql(tx, 'select 1 from pg_namespace where lower(nspname) = lower(?)', [
+    schemaName,
+  ]);
+  if (existing.length > 0) {
+    throw new AppError('ALREADY_EXISTS', `The schema "${schemaName}" already exists.`, {
+      field: 'schemaName',
+    });
+  }
+
+  await runSql(
+    tx,
+    `create schema ${quoteIdent(schemaName)};\n${tenantSchemaSql(schemaName, migrations)}`,
+  );
+}
+
+/** Soft-deletes a tenant named by slug; allowed to its owner and to platform admins. */
+export async function deleteTenant(ctx: ServiceContext, slug: string): Promise<Tenant> {
+  const tenant = await requireActiveTenantForOwner(ctx, slug);
+
+  await inTransaction(ctx, async (tx, record) => {
+    const managed = await tx.findOneOrFail(Tenant, { id: tenant.id });
+    await deleteTenantInTransaction(tx, managed, record);
+  });
+
+  return ctx.em.findOneOrFail(Tenant, { id: tenant.id }, { refresh: true });
+}
+
+async function requireActiveTenantForOwner(ctx: ServiceContext, slug: string): Promise<Tenant> {
+  const tenant = await requireActiveTenant(ctx.em, slug);
+  if (tenant.isPublic) {
+    throw new AppError('PUBLIC_TENANT_PROTECTED', 'The public tenant cannot be deleted.');
+  }
+  if (ctx.actor.kind === 'user' && ctx.actor.user.id === tenant.ownerId) {
+    return tenant;
+  }
+
+  await requirePlatformAdmin(ctx);
+
+  return tenant;
+}
+
+/** Loads a tenant by slug for reading; allowed to its members and to platform staff. */
+export async function getTenant(ctx: ServiceContext, slug: string): Promise<Tenant> {
+  const tenant = await requireActiveTenant(ctx.em, slug);
+  await requireTenantReader(ctx, tenant);
+
+  return tenant;
+}

@@ -1,0 +1,52 @@
+import { Membership, Tenant, type User } from '../entities/index.js';
+import { forbidden } from '../errors.js';
+import { isPlatformStaff } from './access.js';
+import { decodeCursor, pageSize, toPage, type Page } from './pagination.js';
+import type { ServiceContext } from './service-context.js';
+
+/** Lists the active tenants `user` belongs to, or owns when `owned` is set. */
+export async function listUserTenants(
+  ctx: ServiceContext,
+  user: User,
+  options: { first?: number | null; after?: string | null; owned: boolean },
+): Promise<Page<Tenant>> {
+  await requireSelfOrStaff(ctx, user);
+  const size = pageSize(options.first);
+  const cursor = decodeCursor(options.after);
+
+  const scope = options.owned
+    ? { ownerId: user.id, isActive: true }
+    : { isActive: true, id: { $in: await memberTenantIds(ctx, user) } };
+  const where = cursor
+    ? {
+        ...scope,
+        $or: [
+          { createdAt: { $gt: cursor.createdAt } },
+          { createdAt: cursor.createdAt, id: { $gt: cursor.id } },
+        ],
+      }
+    : scope;
+  const [rows, totalCount] = await Promise.all([
+    ctx.em.find(Tenant, where, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: size + 1 }),
+    ctx.em.count(Tenant, scope),
+  ]);
+
+  return toPage(rows, size, totalCount, cursor !== undefined, (row) => row);
+}
+
+async function memberTenantIds(ctx: ServiceContext, user: User): Promise<string[]> {
+  const memberships = await ctx.em.find(Membership, { userId: user.id }, { fields: ['tenantId'] });
+
+  return memberships.map((membership) => membership.tenantId);
+}
+
+async function requireSelfOrStaff(ctx: ServiceContext, user: User): Promise<void> {
+  if (ctx.actor.kind === 'user' && ctx.actor.user.id === user.id) {
+    return;
+  }
+  if (await isPlatformStaff(ctx)) {
+    return;
+  }
+
+  throw forbidden("Only the user and platform staff may list a user's tenants.");
+}

@@ -1,0 +1,124 @@
+import { Membership, Session, Tenant, User } from '../entities/index.js';
+import { AppError, notFound } from '../errors.js';
+import { insertMemberPermissions } from '../db/member-permissions.js';
+import { inactiveUser, requirePlatformAdmin } from './access.js';
+import { findUserByEmail, requirePublicTenant } from './lookups.js';
+import { removeMember } from './memberships.service.js';
+import { inTransaction, type ServiceContext } from './service-context.js';
+import { deleteTenantInTransaction } from './tenants.service.js';
+import { normalizeEmail, validatePassword } from './validation.js';
+
+export interface CreateUserInput {
+  email: string;
+  password?: string | null;
+  isStaff?: boolean;
+  isSuperuser?: boolean;
+  isVerified?: boolean;
+  metadata?: Record<string, unknown> | null;
+}
+
+/**
+ * Creates a user and makes them a member of the public tenant, where `isStaff` and
+ * `isSuperuser` make them platform staff or a platform admin.
+ */
+export async function createUser(ctx: ServiceContext, input: CreateUserInput): Promise<User> {
+  await requirePlatformAdmin(ctx);
+
+  return createUserUnchecked(ctx, input);
+}
+
+/** Creates a user without an authorization check, for the CLI and the first start. */
+export async function createUserUnchecked(
+  ctx: ServiceContext,
+  input: CreateUserInput,
+): Promise<User> {
+  const email = normalizeEmail(input.email);
+  if (input.password != null) {
+    validatePassword(input.password, ctx.config);
+  }
+  await requireNewEmail(ctx, email);
+  const passwordHash = input.password == null ? null : await ctx.passwords.hash(input.password);
+
+  return inTransaction(ctx, async (tx, record) => {
+    const publicTenant = await requirePublicTenant(tx);
+    const user = tx.create(User, {
+      email,
+      passwordHash,
+      isVerified: input.isVerified ?? false,
+      metadata: input.metadata ?? {},
+    });
+    await tx.flush();
+    tx.create(Membership, { tenantId: publicTenant.id, userId: user.id });
+    await tx.flush();
+    await insertMemberPermissions(tx, 'public', user.id, {
+      isStaff: input.isStaff ?? false,
+      isSuperuser: input.isSuperuser ?? false,
+    });
+
+    record({ type: 'userCreated', userId: user.id, payload: { email } });
+
+    return user;
+  });
+}
+
+/**
+ * Soft-deletes a user: deletes every tenant they own, removes them from every other tenant,
+ * deactivates the account and revokes its sessions, all in one transaction.
+ */
+export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise<User> {
+  const email = normalizeEmail(rawEmail);
+  const isSelf =
+    ctx.actor.kind === 'user' && ctx.actor.user.email.toLowerCase() === email.toLowerCase();
+  if (!isSelf) {
+    await requirePlatformAdmin(ctx);
+  }
+
+  const user = await findUserByEmail(ctx.em, email);
+  if (!user) {
+    throw notFound('User', email);
+  }
+  if (!user.isActive) {
+    throw inactiveUser(email);
+  }
+
+  await inTransaction(ctx, async (tx, record) => {
+    const publicTenant = await requirePublicTenant(tx);
+    if (publicTenant.ownerId === user.id) {
+      throw new AppError('PUBLIC_OWNER_PROTECTED', "The public tenant's owner cannot be deleted.");
+    }
+
+    const managed = await tx.findOneOrFail(User, { id: user.id });
+    const owned = await tx.find(Tenant, { ownerId: user.id, isActive: true });
+    for (const tenant of owned) {
+      await deleteTenantInTransaction(tx, tenant, record);
+    }
+
+    const memberships = await tx.find(Membership, { userId: user.id });
+    const tenants = await tx.find(Tenant, { id: { $in: memberships.map((m) => m.tenantId) } });
+    for (const tenant of tenants) {
+      await removeMember(tx, tenant, managed, record);
+    }
+
+    managed.isActive = false;
+    managed.deletedAt = new Date();
+    await tx.nativeUpdate(Session, { userId: user.id, revokedAt: null }, { revokedAt: new Date() });
+    await tx.flush();
+
+    record({ type: 'userDeleted', userId: user.id, payload: { email: managed.email } });
+  });
+
+  return ctx.em.findOneOrFail(User, { id: user.id }, { refresh: true });
+}
+
+async function requireNewEmail(ctx: ServiceContext, email: string): Promise<void> {
+  const existing = await findUserByEmail(ctx.em, email);
+  if (!existing) {
+    return;
+  }
+
+  const reason = existing.isActive ? undefined : 'INACTIVE_USER';
+  throw new AppError('ALREADY_EXISTS', `A user with the email "${email}" already exists.`, {
+    field: 'email',
+    ...(reason ? { reason } : {}),
+  });
+}
