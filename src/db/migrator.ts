@@ -52,7 +52,7 @@ export async function migrateTenantSchema(
     await runSql(tx, 'select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
     await runSql(tx, ledgerSql(`${schema}.${TENANT_LEDGER}`));
 
-    return applyPending(tx, `${schema}.${TENANT_LEDGER}`, migrations, schema, logger);
+    return applyPending(tx, `${schema}.${TENANT_LEDGER}`, migrations, schemaName, logger);
   });
 }
 
@@ -60,15 +60,16 @@ async function applyPending(
   tx: EntityManager,
   ledger: string,
   migrations: readonly Migration[],
-  schema: string,
+  schemaName: string,
   logger: Logger,
 ): Promise<string[]> {
+  const schema = quoteIdent(schemaName);
   const rows = await runSql<{ name: string }>(tx, `select name from ${ledger}`);
   const applied = new Set(rows.map((row) => row.name));
   const pending = migrations.filter((migration) => !applied.has(migration.name));
 
   for (const migration of pending) {
-    logger.info({ schema, migration: migration.name }, 'applying migration');
+    logger.info({ schema: schemaName, migration: migration.name }, 'applying migration');
     await runSql(tx, migration.up(schema));
     await runSql(tx, `insert into ${ledger} (name) values (?)`, [migration.name]);
   }

