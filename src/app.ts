@@ -77,7 +77,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger.info({ email: firstStart.email }, 'created the public tenant and the platform admin');
   }
 
-  const httpServer = createServer();
+  // Node rejects HTTP/1.1 requests without Host on its own, with an empty 400; routing answers
+  // them instead, with the BAD_REQUEST error body every other malformed host gets.
+  const httpServer = createServer({ requireHostHeader: false });
   const apollo = new ApolloServer<RequestContext>({
     schema: await createSchema(),
     formatError: createErrorFormatter(logger),

@@ -83,3 +83,38 @@ function ledgerSql(table: string): string {
     applied_at timestamptz not null default now()
   );`;
 }
+
+export interface TenantMigrationReport {
+  schemaName: string;
+  applied: string[];
+  error?: unknown;
+}
+
+/**
+ * Applies pending tenant migrations to the public schema and to every tenant schema, deleted
+ * tenants included, one schema at a time. A failing schema is reported and does not stop the
+ * others.
+ */
+export async function migrateAllTenants(
+  em: EntityManager,
+  logger: Logger,
+  migrations = tenantMigrations,
+): Promise<TenantMigrationReport[]> {
+  const rows = await runSql<{ schema_name: string }>(
+    em,
+    'select schema_name from public.tenants order by created_at, id',
+  );
+  const reports: TenantMigrationReport[] = [];
+
+  for (const { schema_name: schemaName } of rows) {
+    try {
+      const applied = await migrateTenantSchema(em, schemaName, logger, migrations);
+      reports.push({ schemaName, applied });
+    } catch (error) {
+      logger.error({ err: error, schema: schemaName }, 'tenant migration failed');
+      reports.push({ schemaName, applied: [], error });
+    }
+  }
+
+  return reports;
+}
