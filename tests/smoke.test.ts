@@ -12,11 +12,17 @@ describe('smoke', () => {
 
   it('seeds the fixture', async () => {
     const f = await seedCaseFixture(t);
-    const response = await t.gql('{ currentTenant { slug members { totalCount } } }', {}, {
-      host: 'acme.app.test',
-      token: await t.login('bob@x.test'),
+    const response = await t.gql(
+      '{ currentTenant { slug members { totalCount } } }',
+      {},
+      {
+        host: 'acme.app.test',
+        token: await t.login('bob@x.test'),
+      },
+    );
+    expect(response.body).toEqual({
+      data: { currentTenant: { slug: 'acme', members: { totalCount: 2 } } },
     });
-    expect(response.body).toEqual({ data: { currentTenant: { slug: 'acme', members: { totalCount: 2 } } } });
     expect(f.acme.schemaName).toMatch(/^acme_/);
   });
 });

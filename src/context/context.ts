@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { EntityManager, MikroORM } from '@mikro-orm/postgresql';
 
 import type { Config } from '../config.js';
+import { unauthenticated } from '../errors.js';
 import type { Tenant } from '../entities/index.js';
 import type { Logger } from '../logger.js';
 import { authenticate } from '../services/auth.service.js';
@@ -58,9 +59,21 @@ export async function createRequestContext(
   };
 }
 
+/**
+ * Reads the token of an `Authorization: Bearer <token>` header. No header, or a blank one, means
+ * an anonymous caller. Any other value is `UNAUTHENTICATED`, so that credentials the server
+ * cannot read are never silently dropped.
+ */
 function bearerToken(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  const match = value?.match(/^Bearer\s+(\S+)\s*$/i);
+  const value = (Array.isArray(header) ? header[0] : header)?.trim();
+  if (!value) {
+    return undefined;
+  }
 
-  return match?.[1];
+  const match = value.match(/^Bearer +(\S+)$/i);
+  if (!match) {
+    throw unauthenticated();
+  }
+
+  return match[1];
 }

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.js';
 
-const LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+/** One label of a host name: 1 to 63 characters of a-z, 0-9 and `-`, no `-` at either end. */
+export const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const MAX_HOST_LENGTH = 253;
 const MAX_PORT = 65535;
 
@@ -17,7 +18,7 @@ export function normalizeHost(raw: string | undefined, stripWww: boolean): strin
 
   const host = dropTrailingDot(dropPort(value).toLowerCase());
   const labels = host.split('.');
-  if (host.length > MAX_HOST_LENGTH || !labels.every((label) => LABEL.test(label))) {
+  if (host.length > MAX_HOST_LENGTH || !labels.every((label) => DNS_LABEL.test(label))) {
     throw badHost(`The Host header "${value}" is not a valid host name.`);
   }
 

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import { Domain, Tenant } from '../entities/index.js';
 import { AppError } from '../errors.js';
-import { normalizeHost } from './host.js';
+import { DNS_LABEL, normalizeHost } from './host.js';
 
 export interface RouteRequest {
   /** Path of the request without the query string. */
@@ -38,18 +38,41 @@ export async function routeRequest(
   throw new AppError('TENANT_NOT_FOUND', `No active tenant is served at "${domain}".`);
 }
 
-/** The slug in `/<prefix>/<slug>/graphql`, or undefined for other paths and outside that mode. */
+/**
+ * Returns the slug of a `/<prefix>/<slug>/graphql` path, or undefined for other paths and outside
+ * subfolder mode. The prefix matches in any case, as the Express route does. A slug that is not a
+ * DNS label is `BAD_REQUEST`, so that a path cannot reach a domain such as the public one.
+ */
 export function subfolderSlug(config: Config, path: string): string | undefined {
   if (!config.subfolderPrefix) {
     return undefined;
   }
 
   const parts = path.split('/').filter(Boolean);
-  if (parts.length >= 2 && parts[0] === config.subfolderPrefix) {
-    return parts[1].toLowerCase();
+  if (parts.length < 2 || parts[0].toLowerCase() !== config.subfolderPrefix.toLowerCase()) {
+    return undefined;
   }
 
-  return undefined;
+  const slug = decodePathSegment(parts[1]).toLowerCase();
+  if (!DNS_LABEL.test(slug)) {
+    throw new AppError(
+      'BAD_REQUEST',
+      `The path segment "${parts[1]}" is not a valid tenant slug. Use a DNS label such as "acme".`,
+    );
+  }
+
+  return slug;
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new AppError(
+      'BAD_REQUEST',
+      `The path segment "${segment}" has invalid percent-encoding.`,
+    );
+  }
 }
 
 function hostHeader(config: Config, request: RouteRequest): string | undefined {

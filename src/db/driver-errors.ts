@@ -1,4 +1,5 @@
-import { DriverException, UniqueConstraintViolationException } from '@mikro-orm/core';
+import { DriverException } from '@mikro-orm/core';
+import pg from 'pg';
 
 import { AppError } from '../errors.js';
 
@@ -9,30 +10,57 @@ const UNIQUE_FIELDS: Record<string, string> = {
   tenants_schema_name_lower_key: 'schemaName',
   domains_domain_key: 'domain',
   memberships_tenant_user_key: 'userEmail',
+  // The catalog index that a `CREATE SCHEMA` hits when another session created the same schema
+  // and committed while this one waited.
+  pg_namespace_nspname_index: 'schemaName',
 };
+
+/** SQL state of a unique violation. */
+const UNIQUE_VIOLATION = '23505';
 
 /** SQL state of `CREATE SCHEMA` on a name that exists. */
 const DUPLICATE_SCHEMA = '42P06';
 
+/** The fields that PostgreSQL reports on an error, as node-postgres and MikroORM expose them. */
+interface DatabaseErrorFields {
+  /** SQL state, e.g. `23505`. */
+  code?: string;
+  /** Name of the violated constraint or unique index. */
+  constraint?: string;
+}
+
 /**
  * Maps a driver error to an `AppError` when it is an expected conflict, and returns any other
  * error unchanged so that it is masked and logged as unexpected.
+ *
+ * Errors of ORM operations arrive as MikroORM's `DriverException`, which copies the fields of the
+ * node-postgres error. Raw SQL through `runSql` bypasses MikroORM's conversion, so its errors arrive
+ * as node-postgres `DatabaseError`. Both are matched by SQL state.
  */
 export function mapDriverError(error: unknown): unknown {
-  if (error instanceof UniqueConstraintViolationException) {
-    const constraint = (error as DriverException & { constraint?: string }).constraint ?? '';
-    const field = UNIQUE_FIELDS[constraint];
+  const fields = databaseErrorFields(error);
+
+  if (fields?.code === UNIQUE_VIOLATION) {
+    const field = UNIQUE_FIELDS[fields.constraint ?? ''];
 
     return new AppError('ALREADY_EXISTS', `The ${field ?? 'value'} is already taken.`, {
       field: field ?? null,
     });
   }
 
-  if (error instanceof DriverException && error.code === DUPLICATE_SCHEMA) {
+  if (fields?.code === DUPLICATE_SCHEMA) {
     return new AppError('ALREADY_EXISTS', 'The schema name is already taken.', {
       field: 'schemaName',
     });
   }
 
   return error;
+}
+
+function databaseErrorFields(error: unknown): DatabaseErrorFields | undefined {
+  if (error instanceof DriverException || error instanceof pg.DatabaseError) {
+    return error as DatabaseErrorFields;
+  }
+
+  return undefined;
 }

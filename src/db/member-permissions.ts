@@ -1,5 +1,6 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
+import { badInput } from '../errors.js';
 import { quoteIdent, runSql } from './sql.js';
 
 /**
@@ -70,7 +71,11 @@ export async function loadMemberFlags(
   );
 }
 
-/** Inserts a member's permissions row and links it to the named groups. */
+/**
+ * Inserts a member's permissions row and links it to the named groups. A group that no longer
+ * exists, such as one deleted after the caller checked the names, is `BAD_USER_INPUT` on
+ * `groups`, so the caller's transaction rolls back instead of dropping the link.
+ */
 export async function insertMemberPermissions(
   tx: EntityManager,
   schemaName: string,
@@ -85,13 +90,21 @@ export async function insertMemberPermissions(
     [userId, flags.isStaff, flags.isSuperuser],
   );
 
-  if (flags.groups && flags.groups.length > 0) {
-    await runSql(
-      tx,
-      `insert into ${s}.user_tenant_permissions_groups (user_permissions_id, group_id)
-       select ?, g.id from ${s}.groups g where g.name = any(?::text[])`,
-      [row.id, flags.groups],
-    );
+  const groups = [...new Set(flags.groups ?? [])];
+  if (groups.length === 0) {
+    return;
+  }
+
+  const linked = await runSql(
+    tx,
+    `insert into ${s}.user_tenant_permissions_groups (user_permissions_id, group_id)
+     select ?, g.id from ${s}.groups g where g.name = any(?::text[])
+     returning group_id`,
+    [row.id, groups],
+  );
+  if (linked.length < groups.length) {
+    const missing = await findMissingGroups(tx, schemaName, groups);
+    throw badInput('groups', `No group named ${missing.map((g) => `"${g}"`).join(', ')}.`);
   }
 }
 
@@ -126,6 +139,27 @@ export async function deleteMemberPermissions(
     tx,
     `delete from ${s}.user_tenant_permissions where user_id = ? returning id`,
     [userId],
+  );
+
+  return rows.length > 0;
+}
+
+/**
+ * Sets or clears `is_superuser` on a member's permissions row in one tenant schema. Returns
+ * whether a row existed.
+ */
+export async function setMemberSuperuser(
+  tx: EntityManager,
+  schemaName: string,
+  userId: string,
+  isSuperuser: boolean,
+): Promise<boolean> {
+  const s = quoteIdent(schemaName);
+  const rows = await runSql(
+    tx,
+    `update ${s}.user_tenant_permissions set is_superuser = ?, updated_at = now()
+     where user_id = ? returning id`,
+    [isSuperuser, userId],
   );
 
   return rows.length > 0;

@@ -15,6 +15,16 @@ const APOLLO_REQUEST_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
+// graphql-js prints the whole rejected variable value into this message, passwords included.
+const VARIABLE_VALUE_MESSAGE = /^Variable "\$([_A-Za-z][_0-9A-Za-z]*)" (?:got|has) invalid value /;
+
+/** Replaces a coercion message that would echo a variable's value with one that names it only. */
+function redactVariableValue(message: string): string {
+  const match = VARIABLE_VALUE_MESSAGE.exec(message);
+
+  return match ? `Variable "$${match[1]}" got an invalid value.` : message;
+}
+
 /**
  * Keeps expected errors as they are and masks everything else as `INTERNAL_SERVER_ERROR`,
  * logging the original. Stack traces never reach a response.
@@ -28,7 +38,7 @@ export function createErrorFormatter(logger: Logger) {
       return { ...formatted, extensions: { ...extensions, code: original.code } };
     }
     if (typeof extensions.code === 'string' && APOLLO_REQUEST_CODES.has(extensions.code)) {
-      return { ...formatted, extensions };
+      return { ...formatted, message: redactVariableValue(formatted.message), extensions };
     }
 
     logger.error({ err: original, path: formatted.path }, 'unexpected error');

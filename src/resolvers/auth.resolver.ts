@@ -7,7 +7,7 @@ import { UserType } from './types/user.type.js';
 
 @Resolver()
 export class AuthResolver {
-  @Query(() => UserType, { nullable: true, description: 'The calling user; null if anonymous.' })
+  @Query(() => UserType, { nullable: true, description: 'The calling user; needs a bearer token.' })
   me(@Ctx() ctx: RequestContext) {
     return ctx.actor.kind === 'user' ? ctx.actor.user : null;
   }

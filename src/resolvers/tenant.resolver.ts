@@ -1,5 +1,7 @@
 import { Arg, Args, Ctx, FieldResolver, Mutation, Query, Resolver, Root } from 'type-graphql';
 
+import { JSONObjectResolver } from 'graphql-scalars';
+
 import type { RequestContext } from '../context/context.js';
 import type { Tenant } from '../entities/index.js';
 import { requireTenantReader } from '../services/access.js';
@@ -42,6 +44,32 @@ export class TenantResolver {
     @Ctx() ctx: RequestContext,
   ) {
     return deleteTenant(ctx, slug ?? ctx.tenant.slug);
+  }
+
+  @FieldResolver(() => String, { description: 'Schema name; for members and platform staff.' })
+  async schemaName(@Root() tenant: Tenant, @Ctx() ctx: RequestContext) {
+    await requireTenantReader(ctx, tenant);
+
+    return tenant.schemaName;
+  }
+
+  @FieldResolver(() => JSONObjectResolver, {
+    description: 'Free-form tenant data; for members and platform staff.',
+  })
+  async metadata(@Root() tenant: Tenant, @Ctx() ctx: RequestContext) {
+    await requireTenantReader(ctx, tenant);
+
+    return tenant.metadata;
+  }
+
+  @FieldResolver(() => String, {
+    nullable: true,
+    description: 'Why provisioning failed; for members and platform staff.',
+  })
+  async provisioningError(@Root() tenant: Tenant, @Ctx() ctx: RequestContext) {
+    await requireTenantReader(ctx, tenant);
+
+    return tenant.provisioningError;
   }
 
   @FieldResolver(() => UserType, { description: 'The owner; for members and platform staff.' })

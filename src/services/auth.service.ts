@@ -35,6 +35,7 @@ export async function login(
     tx.create(Session, { userId: user.id, tokenHash: hashToken(token), expiresAt });
     await tx.flush();
   });
+  ctx.loggedInUserId = user.id;
 
   return { token, expiresAt, user };
 }

@@ -7,7 +7,10 @@ export type DomainEventType =
   | 'userRemovedFromTenant'
   | 'tenantProvisioned'
   | 'tenantDeleted'
-  | 'tenantOwnershipTransferred';
+  | 'tenantOwnershipTransferred'
+  | 'tenantRestored'
+  | 'tenantPurged'
+  | 'userRestored';
 
 export interface DomainEvent {
   type: DomainEventType;

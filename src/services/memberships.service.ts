@@ -134,23 +134,25 @@ export async function removeMember(
   await removeMembership(tx, tenant, user, record);
 }
 
-/** Removes a membership with no owner check; callers that change the owner use it. */
+/**
+ * Removes a membership with no owner check; callers that change the owner use it. The count of
+ * deleted membership rows decides `NOT_FOUND`, so a concurrent second removal of the same member
+ * waits on the row lock, then finds nothing and rolls back.
+ */
 export async function removeMembership(
   tx: EntityManager,
   tenant: Tenant,
   user: User,
   record: RecordEvent,
 ): Promise<void> {
-  const membership = await findMembership(tx, tenant.id, user.id);
-  if (!membership) {
+  const deleted = await tx.nativeDelete(Membership, { tenantId: tenant.id, userId: user.id });
+  if (deleted === 0) {
     throw new AppError('NOT_FOUND', `"${user.email}" is not a member of "${tenant.slug}".`, {
       field: 'userEmail',
     });
   }
 
   await deleteMemberPermissions(tx, tenant.schemaName, user.id);
-  tx.remove(membership);
-  await tx.flush();
 
   record({
     type: 'userRemovedFromTenant',

@@ -13,19 +13,31 @@ export function encodeCursor(position: CursorPosition): string {
   return Buffer.from(`${position.createdAt.toISOString()}|${position.id}`).toString('base64url');
 }
 
-/** Decodes an `after` cursor; a cursor this server did not make is `BAD_USER_INPUT`. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * Decodes an `after` cursor. Any text other than the exact form `encodeCursor` writes is
+ * `BAD_USER_INPUT`, so a cursor this server did not make never reaches a query.
+ */
 export function decodeCursor(cursor: string | null | undefined): CursorPosition | undefined {
   if (cursor == null) {
     return undefined;
   }
 
-  const [iso, id] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const [iso, id, ...rest] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
   const createdAt = new Date(iso);
-  if (!id || Number.isNaN(createdAt.getTime())) {
+  const position = { createdAt, id };
+  const valid =
+    rest.length === 0 &&
+    id !== undefined &&
+    UUID.test(id) &&
+    !Number.isNaN(createdAt.getTime()) &&
+    encodeCursor(position) === cursor;
+  if (!valid) {
     throw badInput('after', 'The cursor is invalid; pass an `endCursor` returned by this API.');
   }
 
-  return { createdAt, id };
+  return position;
 }
 
 /** Checks `first` and returns the page size. */

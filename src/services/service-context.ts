@@ -22,6 +22,12 @@ export interface ServiceContext {
   passwords: PasswordHasher;
   actor: Actor;
   loaders: Loaders;
+  /**
+   * The user a `login` in this request authenticated. The actor stays as it was, so later
+   * mutations of the request keep the caller's rights, but the login result may show the user
+   * their own data.
+   */
+  loggedInUserId?: string;
 }
 
 export function actorId(actor: Actor): string | undefined {

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { Domain, Membership, Tenant, User } from '../entities/index.js';
 import { AppError } from '../errors.js';
-import { insertMemberPermissions } from '../db/member-permissions.js';
+import { insertMemberPermissions, setMemberSuperuser } from '../db/member-permissions.js';
 import { tenantSchemaSql } from '../db/migrator.js';
 import { quoteIdent, runSql } from '../db/sql.js';
 import { requirePlatformAdmin, requireTenantReader } from './access.js';
@@ -123,7 +123,9 @@ export async function deleteTenantInTransaction(
   }
 
   if (previousOwner.id !== publicOwner.id) {
-    if (!(await findMembership(tx, tenant.id, publicOwner.id))) {
+    if (await findMembership(tx, tenant.id, publicOwner.id)) {
+      await setMemberSuperuser(tx, tenant.schemaName, publicOwner.id, true);
+    } else {
       await addMember(tx, tenant, publicOwner, { isStaff: false, isSuperuser: true }, record);
     }
     tenant.ownerId = publicOwner.id;

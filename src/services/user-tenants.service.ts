@@ -17,6 +17,8 @@ export async function listUserTenants(
   const scope = options.owned
     ? { ownerId: user.id, isActive: true }
     : { isActive: true, id: { $in: await memberTenantIds(ctx, user) } };
+  // NOTE: the cursor keeps milliseconds, so tenants whose created_at has microseconds (rows
+  // written by SQL with the column default) could repeat across pages; the API writes ms only.
   const where = cursor
     ? {
         ...scope,
@@ -42,6 +44,9 @@ async function memberTenantIds(ctx: ServiceContext, user: User): Promise<string[
 
 async function requireSelfOrStaff(ctx: ServiceContext, user: User): Promise<void> {
   if (ctx.actor.kind === 'user' && ctx.actor.user.id === user.id) {
+    return;
+  }
+  if (ctx.loggedInUserId === user.id) {
     return;
   }
   if (await isPlatformStaff(ctx)) {

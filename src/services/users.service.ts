@@ -1,6 +1,9 @@
+import type { EntityManager } from '@mikro-orm/postgresql';
+
 import { Membership, Session, Tenant, User } from '../entities/index.js';
 import { AppError, notFound } from '../errors.js';
 import { insertMemberPermissions } from '../db/member-permissions.js';
+import { runSql } from '../db/sql.js';
 import { inactiveUser, requirePlatformAdmin } from './access.js';
 import { findUserByEmail, requirePublicTenant } from './lookups.js';
 import { removeMember } from './memberships.service.js';
@@ -87,6 +90,7 @@ export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise
       throw new AppError('PUBLIC_OWNER_PROTECTED', "The public tenant's owner cannot be deleted.");
     }
 
+    await lockActiveUser(tx, user);
     const managed = await tx.findOneOrFail(User, { id: user.id });
     const owned = await tx.find(Tenant, { ownerId: user.id, isActive: true });
     for (const tenant of owned) {
@@ -108,6 +112,21 @@ export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise
   });
 
   return ctx.em.findOneOrFail(User, { id: user.id }, { refresh: true });
+}
+
+/**
+ * Locks the user's row for the rest of the transaction and checks that it is still active. A
+ * concurrent deletion of the same user waits here and then gets `INACTIVE_USER`.
+ */
+async function lockActiveUser(tx: EntityManager, user: User): Promise<void> {
+  const [row] = await runSql<{ is_active: boolean }>(
+    tx,
+    'select is_active from public.users where id = ? for update',
+    [user.id],
+  );
+  if (!row?.is_active) {
+    throw inactiveUser(user.email);
+  }
 }
 
 async function requireNewEmail(ctx: ServiceContext, email: string): Promise<void> {

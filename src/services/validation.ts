@@ -5,7 +5,9 @@ import { badInput } from '../errors.js';
 /** Maximum bytes of a password: bcrypt ignores every byte after the 72nd. */
 export const BCRYPT_MAX_BYTES = 72;
 
-const EMAIL = /^[^\s@]{1,64}@[^\s@]{1,255}$/;
+// The local part allows the characters the EmailAddress scalar of the API accepts, so every
+// stored address can be returned.
+const EMAIL = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[^\s@]{1,255}$/;
 const DNS_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const DOMAIN_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
@@ -55,7 +57,10 @@ export function validateSlug(slug: string, config: Config): void {
     );
   }
 
-  const reserved = new Set<string>([...BUILT_IN_RESERVED_SLUGS, ...config.reservedSlugs]);
+  // The configured list is compared in lowercase because overrides reach this module unchanged,
+  // and only the environment reader lowercases it.
+  const configured = config.reservedSlugs.map((reserved) => reserved.trim().toLowerCase());
+  const reserved = new Set<string>([...BUILT_IN_RESERVED_SLUGS, ...configured]);
   if (reserved.has(slug)) {
     throw badInput('slug', `The slug "${slug}" is reserved.`);
   }
