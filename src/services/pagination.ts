@@ -62,7 +62,7 @@ export interface Page<T> {
   totalCount: number;
 }
 
-/** Builds a page from up to `size + 1` rows; the extra row only tells that more follow. */
+/** Builds a page from up to `size + 1` rows; the extra row only shows that more follow. */
 export function toPage<R extends CursorPosition, T>(
   rows: R[],
   size: number,

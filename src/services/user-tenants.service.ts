@@ -17,8 +17,8 @@ export async function listUserTenants(
   const scope = options.owned
     ? { ownerId: user.id, isActive: true }
     : { isActive: true, id: { $in: await memberTenantIds(ctx, user) } };
-  // NOTE: the cursor keeps milliseconds, so tenants whose created_at has microseconds (rows
-  // written by SQL with the column default) could repeat across pages; the API writes ms only.
+  // NOTE: a cursor keeps milliseconds, so a tenant row written by SQL with a microsecond
+  // created_at could repeat across pages. Rows written through the API carry milliseconds only.
   const where = cursor
     ? {
         ...scope,
