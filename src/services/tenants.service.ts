@@ -92,7 +92,7 @@ export async function provisionTenant(
     return created;
   });
 
-  ctx.logger.info({ tenant: tenant.slug, schema: schemaName }, 'tenant provisioned');
+  ctx.logger.info({ slug: tenant.slug, schema: schemaName }, 'tenant provisioned');
 
   return tenant;
 }
