@@ -37,7 +37,11 @@ export async function seedCaseFixture(t: TestApp): Promise<CaseFixture> {
     await mustSucceed(t, CREATE_USER, { input: { email, password: PASSWORD } }, adminToken);
   }
 
-  const acme = await provision(t, adminToken, { name: 'Acme', slug: 'acme', ownerEmail: 'alice@x.test' });
+  const acme = await provision(t, adminToken, {
+    name: 'Acme',
+    slug: 'acme',
+    ownerEmail: 'alice@x.test',
+  });
   const globex = await provision(t, adminToken, {
     name: 'Globex',
     slug: 'globex',
