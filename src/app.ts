@@ -11,9 +11,16 @@ import type { Config } from './config.js';
 import { createRequestContext, type RequestContext } from './context/context.js';
 import { Loaders } from './context/loaders.js';
 import { createOrm } from './db/orm.js';
-import { migratePublic } from './db/migrator.js';
+import { migrateAllTenants, migratePublic, type TenantMigrationReport } from './db/migrator.js';
 import { runSql } from './db/sql.js';
 import { AppError, isAppError } from './errors.js';
+import {
+  createTenantTypes,
+  extensionEntities,
+  extensionResolvers,
+  subscribeExtensions,
+  type Extension,
+} from './extensions.js';
 import { createErrorFormatter } from './http/format-error.js';
 import { graphiqlRouter, wantsGraphiql } from './http/graphiql.js';
 import type { Logger } from './logger.js';
@@ -22,31 +29,47 @@ import { EventBus } from './services/events.js';
 import { PasswordHasher } from './services/passwords.js';
 import { ensurePublicTenant } from './services/public-tenant.service.js';
 import type { ServiceContext } from './services/service-context.js';
+import type { TenantTypeMap, TenantTypeRegistry } from './services/tenant-types.js';
 
 export interface AppOptions {
   config: Config;
   logger: Logger;
   /** Connection string; `config.databaseUrl` when omitted. */
   databaseUrl?: string;
+  /** Tenant-schema modules, tenant types, entities, resolvers and subscribers to add. */
+  extensions?: readonly Extension[];
+  /**
+   * Tenant types by name, each with the modules its tenants install. An entry replaces the type
+   * of that name that the built-in set (`default` and `public`, both `core` only) or an
+   * extension declares.
+   */
+  tenantTypes?: TenantTypeMap;
 }
 
 export interface App {
   orm: MikroORM;
   events: EventBus;
   config: Config;
+  /** The tenant types this application provisions and migrates. */
+  tenantTypes: TenantTypeRegistry;
   /** Base URL once `listen` has resolved, e.g. `http://127.0.0.1:4000`. */
   url: string;
   /** The admin password generated on first start, when the configuration gave none. */
   generatedAdminPassword: string | null;
   /** A service context for the system actor, as the CLI and tests use it. */
   systemContext(): ServiceContext;
+  /**
+   * Applies pending migrations to every tenant schema, each with its tenant's type, and reports
+   * per schema. The start migrates only `public` and the public tenant's schema.
+   */
+  migrateTenants(): Promise<TenantMigrationReport[]>;
   listen(port?: number, host?: string): Promise<string>;
   close(): Promise<void>;
 }
 
 /**
- * Connects to PostgreSQL, migrates `public`, creates the public tenant on first start and
- * builds the HTTP server. `listen` starts serving.
+ * Validates the extensions' tenant types, connects to PostgreSQL, migrates `public`, creates the
+ * public tenant on first start and builds the HTTP server. `listen` starts serving.
  */
 export async function createApp(options: AppOptions): Promise<App> {
   const { config, logger } = options;
@@ -55,7 +78,14 @@ export async function createApp(options: AppOptions): Promise<App> {
     throw new Error('createApp needs a database URL; main starts the embedded server first.');
   }
 
-  const orm = await createOrm({ databaseUrl, logger });
+  const extensions = options.extensions ?? [];
+  const tenantTypes = createTenantTypes(extensions, options.tenantTypes);
+  const orm = await createOrm({
+    databaseUrl,
+    logger,
+    extraEntities: extensionEntities(extensions),
+    tenantTypes,
+  });
   const events = new EventBus(logger);
   const passwords = new PasswordHasher(config.bcryptCost);
   const systemContext = (): ServiceContext => {
@@ -71,6 +101,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     };
   };
 
+  subscribeExtensions(events, extensions, { logger, systemContext });
+
   await migratePublic(orm.em.fork(), logger);
   const firstStart = await ensurePublicTenant(systemContext());
   if (firstStart) {
@@ -81,7 +113,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   // them instead, with the BAD_REQUEST error body every other malformed host gets.
   const httpServer = createServer({ requireHostHeader: false });
   const apollo = new ApolloServer<RequestContext>({
-    schema: await createSchema(),
+    schema: await createSchema(extensionResolvers(extensions)),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
     plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
@@ -139,11 +171,13 @@ export async function createApp(options: AppOptions): Promise<App> {
     orm,
     events,
     config,
+    tenantTypes,
     get url() {
       return url;
     },
     generatedAdminPassword: firstStart?.generatedPassword ?? null,
     systemContext,
+    migrateTenants: () => migrateAllTenants(orm.em.fork(), logger, tenantTypes),
     listen: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);

@@ -457,6 +457,54 @@ describe('access rules', () => {
     });
   });
 
+  describe('member holding a member permission', () => {
+    it('adds members with add_member only', async () => {
+      for (const email of ['holder@x.test', 'joiner@x.test']) {
+        await mustSucceed(
+          t,
+          CREATE_USER,
+          { input: { email, password: PASSWORD } },
+          fixture.adminToken,
+        );
+      }
+      await mustSucceed(
+        t,
+        ADD_USER_TO_TENANT,
+        { input: { tenant: 'globex', userEmail: 'holder@x.test' } },
+        fixture.adminToken,
+      );
+      await mustSucceed(
+        t,
+        `mutation { grantPermission(tenant: "globex", userEmail: "holder@x.test",
+          permission: "tenant_users.add_member") { isSuperuser } }`,
+        {},
+        fixture.adminToken,
+      );
+      const holder = await t.login('holder@x.test');
+
+      const asSuperuser = await t.gql(
+        ADD_USER_TO_TENANT,
+        { input: { userEmail: 'joiner@x.test', isSuperuser: true } },
+        { host: GLOBEX, token: holder },
+      );
+      const plain = await t.gql(
+        ADD_USER_TO_TENANT,
+        { input: { userEmail: 'joiner@x.test' } },
+        { host: GLOBEX, token: holder },
+      );
+      const remove = await t.gql(
+        REMOVE_USER_FROM_TENANT,
+        { email: 'joiner@x.test' },
+        { host: GLOBEX, token: holder },
+      );
+
+      expect(errorCode(asSuperuser)).toBe('FORBIDDEN');
+      expect(plain.body.errors).toBeUndefined();
+      expect(errorCode(remove)).toBe('FORBIDDEN');
+      expect(await membershipCount('globex', 'joiner@x.test')).toBe(1);
+    });
+  });
+
   describe('tenant named in an argument', () => {
     it('is checked in that tenant', async () => {
       const before = await databaseSnapshot(t);

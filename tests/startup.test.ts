@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
 import { migrateAllTenants } from '../src/db/migrator.js';
+import { publicMigrations } from '../src/db/migrations/public/index.js';
 import { tenantMigrations } from '../src/db/migrations/tenant/index.js';
 import { createLogger } from '../src/logger.js';
 import { ADMIN_EMAIL, rawRequest, startTestApp, type TestApp } from './support/app.js';
@@ -38,7 +39,9 @@ describe('first start and restart', () => {
     expect(again.generatedAdminPassword).toBeNull();
     expect(await t.sql('select id from public.tenants')).toHaveLength(1);
     expect(await t.sql('select id from public.users')).toHaveLength(1);
-    expect(await t.sql('select name from public.platform_migrations')).toHaveLength(1);
+    expect(await t.sql('select name from public.platform_migrations order by name')).toEqual(
+      publicMigrations.map((migration) => ({ name: migration.name })),
+    );
   });
 });
 

@@ -18,6 +18,8 @@ export interface MemberFlags {
   permissions: string[];
   /** Direct permissions only. */
   directPermissions: string[];
+  /** Permissions held through groups only. */
+  groupPermissions: string[];
 }
 
 interface FlagsRow {
@@ -65,6 +67,7 @@ export async function loadMemberFlags(
         isSuperuser: row.is_superuser,
         groups: row.groups,
         directPermissions: [...row.direct_permissions].sort(),
+        groupPermissions: [...new Set(row.group_permissions)].sort(),
         permissions: [...new Set([...row.direct_permissions, ...row.group_permissions])].sort(),
       },
     ]),

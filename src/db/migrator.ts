@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import type { Logger } from '../logger.js';
+import { PUBLIC_TENANT_TYPE, TenantTypeRegistry, tenantTypesOf } from '../services/tenant-types.js';
 import { publicMigrations } from './migrations/public/index.js';
 import { tenantMigrations } from './migrations/tenant/index.js';
 import type { Migration } from './migrations/types.js';
@@ -29,14 +30,18 @@ export function tenantSchemaSql(schemaName: string, migrations = tenantMigration
   ].join('\n');
 }
 
-/** Applies pending `public` migrations and the tenant tables of the public tenant's schema. */
+/**
+ * Applies pending `public` migrations, then the pending migrations of the `public` tenant type
+ * to the public tenant's schema, with the tenant types of the ORM behind `em`.
+ */
 export async function migratePublic(em: EntityManager, logger: Logger): Promise<void> {
   await em.transactional(async (tx) => {
     await runSql(tx, 'select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
     await runSql(tx, ledgerSql(PUBLIC_LEDGER));
     await applyPending(tx, PUBLIC_LEDGER, publicMigrations, 'public', logger);
   });
-  await migrateTenantSchema(em, 'public', logger);
+  const migrations = tenantTypesOf(em).migrationsOf(PUBLIC_TENANT_TYPE);
+  await migrateTenantSchema(em, 'public', logger, migrations);
 }
 
 /** Applies the tenant migrations that `schemaName` has not recorded yet, in one transaction. */
@@ -86,33 +91,38 @@ function ledgerSql(table: string): string {
 
 export interface TenantMigrationReport {
   schemaName: string;
+  tenantType: string;
   applied: string[];
   error?: unknown;
 }
 
 /**
- * Applies pending tenant migrations to the public schema and to every tenant schema, deleted
- * tenants included, one schema at a time. A failing schema is reported and does not stop the
- * others.
+ * Applies pending migrations to the public schema and to every tenant schema, deleted tenants
+ * included, one schema at a time. Each schema gets the migrations of its tenant's type only,
+ * from `source`, which defaults to the tenant types of the ORM behind `em`. A plain list instead
+ * applies that same list to every schema, whatever its type. A failing schema, or one whose type
+ * is not configured, is reported and does not stop the others.
  */
 export async function migrateAllTenants(
   em: EntityManager,
   logger: Logger,
-  migrations = tenantMigrations,
+  source: TenantTypeRegistry | readonly Migration[] = tenantTypesOf(em),
 ): Promise<TenantMigrationReport[]> {
-  const rows = await runSql<{ schema_name: string }>(
+  const rows = await runSql<{ schema_name: string; tenant_type: string }>(
     em,
-    'select schema_name from public.tenants order by created_at, id',
+    'select schema_name, tenant_type from public.tenants order by created_at, id',
   );
   const reports: TenantMigrationReport[] = [];
 
-  for (const { schema_name: schemaName } of rows) {
+  for (const { schema_name: schemaName, tenant_type: tenantType } of rows) {
     try {
+      const migrations =
+        source instanceof TenantTypeRegistry ? source.migrationsOf(tenantType) : source;
       const applied = await migrateTenantSchema(em, schemaName, logger, migrations);
-      reports.push({ schemaName, applied });
+      reports.push({ schemaName, tenantType, applied });
     } catch (error) {
-      logger.error({ err: error, schema: schemaName }, 'tenant migration failed');
-      reports.push({ schemaName, applied: [], error });
+      logger.error({ err: error, schema: schemaName, tenantType }, 'tenant migration failed');
+      reports.push({ schemaName, tenantType, applied: [], error });
     }
   }
 

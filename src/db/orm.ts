@@ -3,6 +3,11 @@ import { ReflectMetadataProvider } from '@mikro-orm/core';
 
 import { publicEntities } from '../entities/index.js';
 import type { Logger } from '../logger.js';
+import {
+  attachTenantTypes,
+  builtInTenantTypes,
+  type TenantTypeRegistry,
+} from '../services/tenant-types.js';
 
 export interface OrmOptions {
   databaseUrl: string;
@@ -11,12 +16,14 @@ export interface OrmOptions {
   poolMax?: number;
   /** Entities an application adds, such as its own tenant-schema tables. */
   extraEntities?: Options['entities'];
+  /** Tenant types that the services and migrations of this ORM use, the built-in ones by default. */
+  tenantTypes?: TenantTypeRegistry;
 }
 
 export async function createOrm(options: OrmOptions): Promise<MikroORM> {
   const log = options.logger.child({ module: 'orm' });
 
-  return MikroORM.init({
+  const orm = await MikroORM.init({
     clientUrl: options.databaseUrl,
     entities: [...publicEntities, ...(options.extraEntities ?? [])],
     metadataProvider: ReflectMetadataProvider,
@@ -26,4 +33,7 @@ export async function createOrm(options: OrmOptions): Promise<MikroORM> {
     debug: options.logger.isLevelEnabled('trace') ? ['query'] : false,
     logger: (message) => log.trace(message),
   });
+  attachTenantTypes(orm.config, options.tenantTypes ?? builtInTenantTypes);
+
+  return orm;
 }

@@ -69,8 +69,15 @@ export async function requireTenantReader(ctx: ServiceContext, tenant: Tenant): 
   throw forbidden(`You are not a member of the tenant "${tenant.slug}".`);
 }
 
-/** A superuser of the tenant or a platform admin may manage the tenant's members. */
-export async function requireTenantManager(ctx: ServiceContext, tenant: Tenant): Promise<void> {
+/**
+ * A superuser of the tenant, a member holding `permission` there (such as
+ * `tenant_users.add_member`) or a platform admin may manage the tenant's members.
+ */
+export async function requireTenantManager(
+  ctx: ServiceContext,
+  tenant: Tenant,
+  permission: string,
+): Promise<void> {
   requireCaller(ctx);
   if (await isPlatformAdmin(ctx)) {
     return;
@@ -78,9 +85,13 @@ export async function requireTenantManager(ctx: ServiceContext, tenant: Tenant):
 
   const user = requireUser(ctx);
   const flags = await ctx.loaders.memberFlags(tenant.schemaName, user.id);
-  if (!flags?.isSuperuser) {
-    throw forbidden(`Only a superuser of the tenant "${tenant.slug}" may manage its members.`);
+  if (flags?.isSuperuser || flags?.permissions.includes(permission)) {
+    return;
   }
+
+  throw forbidden(
+    `Only a superuser of the tenant "${tenant.slug}" or a member with ${permission} may do this.`,
+  );
 }
 
 function requireCaller(ctx: ServiceContext): void {

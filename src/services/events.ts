@@ -10,7 +10,10 @@ export type DomainEventType =
   | 'tenantOwnershipTransferred'
   | 'tenantRestored'
   | 'tenantPurged'
-  | 'userRestored';
+  | 'userRestored'
+  | 'domainAdded'
+  | 'domainRemoved'
+  | 'primaryDomainChanged';
 
 export interface DomainEvent {
   type: DomainEventType;

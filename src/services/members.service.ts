@@ -86,5 +86,6 @@ function emptyFlags(userId: string) {
     groups: [],
     permissions: [],
     directPermissions: [],
+    groupPermissions: [],
   };
 }

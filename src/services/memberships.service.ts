@@ -40,7 +40,7 @@ export async function addUserToTenant(
   input: AddUserToTenantInput,
 ): Promise<MemberView> {
   const tenant = await requireActiveTenant(ctx.em, input.tenant);
-  await requireTenantManager(ctx, tenant);
+  await requireTenantManager(ctx, tenant, 'tenant_users.add_member');
   await requireSuperuserToGrantSuperuser(ctx, tenant, input.isSuperuser ?? false);
 
   const user = await requireActiveUser(ctx.em, input.userEmail, 'userEmail');
@@ -69,7 +69,7 @@ export async function removeUserFromTenant(
   userEmail: string,
 ): Promise<boolean> {
   const tenant = await requireActiveTenant(ctx.em, tenantSlug);
-  await requireTenantManager(ctx, tenant);
+  await requireTenantManager(ctx, tenant, 'tenant_users.remove_member');
   const user = await requireActiveUser(ctx.em, userEmail, 'userEmail');
 
   await inTransaction(ctx, async (tx, record) => {

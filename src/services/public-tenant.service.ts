@@ -81,7 +81,12 @@ export async function createPublicTenant(
       type: 'tenantProvisioned',
       tenantId: tenant.id,
       userId: owner.id,
-      payload: { slug: 'public', schemaName: 'public', domain: input.domain },
+      payload: {
+        slug: 'public',
+        schemaName: 'public',
+        tenantType: PUBLIC_TENANT_TYPE,
+        domain: input.domain,
+      },
     });
 
     return { tenant, owner, domain };

@@ -1,12 +1,13 @@
 import { randomBytes } from 'node:crypto';
+import { LockMode } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { Domain, Membership, Tenant, User } from '../entities/index.js';
-import { AppError } from '../errors.js';
+import { AppError, forbidden, notFound } from '../errors.js';
 import { insertMemberPermissions, setMemberSuperuser } from '../db/member-permissions.js';
 import { tenantSchemaSql } from '../db/migrator.js';
 import { quoteIdent, runSql } from '../db/sql.js';
-import { requirePlatformAdmin, requireTenantReader } from './access.js';
+import { isPlatformAdmin, requirePlatformAdmin, requireTenantReader } from './access.js';
 import type { DomainEvent } from './events.js';
 import { removeMembership, addMember } from './memberships.service.js';
 import {
@@ -46,7 +47,7 @@ export async function provisionTenant(
   const name = validateTenantName(input.name);
   validateSlug(input.slug, ctx.config);
   const tenantType = input.tenantType ?? DEFAULT_TENANT_TYPE;
-  const migrations = migrationsOfType(tenantType);
+  const migrations = migrationsOfType(ctx.em, tenantType);
   if (input.schemaName != null) {
     validateSchemaName(input.schemaName);
   }
@@ -195,7 +196,18 @@ export async function deleteTenant(ctx: ServiceContext, slug: string): Promise<T
   const tenant = await requireActiveTenantForOwner(ctx, slug);
 
   await inTransaction(ctx, async (tx, record) => {
-    const managed = await tx.findOneOrFail(Tenant, { id: tenant.id });
+    // Locked and read again, so that a transfer or a deletion that committed meanwhile is seen.
+    const managed = await tx.findOneOrFail(
+      Tenant,
+      { id: tenant.id },
+      { lockMode: LockMode.PESSIMISTIC_WRITE, refresh: true },
+    );
+    if (!managed.isActive) {
+      throw notFound('Tenant', slug);
+    }
+    if (managed.ownerId !== tenant.ownerId && !(await isPlatformAdmin(ctx))) {
+      throw forbidden(`The ownership of "${slug}" changed; only its owner may delete it.`);
+    }
     await deleteTenantInTransaction(tx, managed, record);
   });
 

@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
+import type { Extension } from '../../src/extensions.js';
 import { createLogger } from '../../src/logger.js';
 import { createScratchDatabase, type ScratchDatabase } from './database.js';
 
@@ -53,8 +54,14 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** Starts the server on a fresh database with the platform admin `root@app.test`. */
-export async function startTestApp(overrides: Partial<Config> = {}): Promise<TestApp> {
+/**
+ * Starts the server on a fresh database with the platform admin `root@app.test`, and with the
+ * application `extensions` registered.
+ */
+export async function startTestApp(
+  overrides: Partial<Config> = {},
+  extensions: readonly Extension[] = [],
+): Promise<TestApp> {
   const database: ScratchDatabase = await createScratchDatabase(inject('databaseUrl'));
   const config = loadConfig(
     {},
@@ -69,7 +76,7 @@ export async function startTestApp(overrides: Partial<Config> = {}): Promise<Tes
       ...overrides,
     },
   );
-  const app = await createApp({ config, logger: createLogger(config.logLevel) });
+  const app = await createApp({ config, logger: createLogger(config.logLevel), extensions });
   const url = new URL(await app.listen(0, '127.0.0.1'));
   const db = new pg.Pool({ connectionString: database.url, max: 2 });
   db.on('error', () => undefined);
