@@ -30,6 +30,34 @@ export interface Config {
   reservedSlugs: readonly string[];
   /** Lifetime of a login session, in seconds. */
   sessionTtlSeconds: number;
+  /** Anyone may call createUser, which then makes an unverified user with no platform rights. */
+  selfSignup: boolean;
+  /** An active user may provision a tenant that they own themself. */
+  selfServiceProvisioning: boolean;
+  /** Provisioning needs an owner whose email address is verified. */
+  requireVerifiedEmailToProvision: boolean;
+  /** Failed logins allowed per email address within `loginWindowSeconds`. */
+  loginMaxAttemptsPerEmail: number;
+  /** Failed logins allowed per client address within `loginWindowSeconds`. */
+  loginMaxAttemptsPerAddress: number;
+  loginWindowSeconds: number;
+  /** Lifetime of an email verification token, in seconds. */
+  verificationTokenTtlSeconds: number;
+  /** Lifetime of a password reset token, in seconds. */
+  passwordResetTokenTtlSeconds: number;
+  /** SMTP server URL such as `smtp://user:pass@host:587`; undefined keeps mail in an outbox. */
+  smtpUrl: string | undefined;
+  mailFrom: string;
+  /** Base URL that links in emails point to. */
+  publicUrl: string;
+  /** Maximum nesting depth of a GraphQL operation. */
+  maxQueryDepth: number;
+  /** Maximum complexity score of a GraphQL operation (one point a field, lists count more). */
+  maxQueryComplexity: number;
+  /** Maximum size of a request body, in bytes. */
+  maxBodyBytes: number;
+  introspection: boolean;
+  graphiql: boolean;
   logLevel: LogLevel;
 }
 
@@ -82,6 +110,37 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     stripWww: reader.boolean('TENANT_USERS_STRIP_WWW', true),
     reservedSlugs: reader.list('TENANT_USERS_RESERVED_SLUGS'),
     sessionTtlSeconds: reader.integer('TENANT_USERS_SESSION_TTL_SECONDS', 86_400, 60, 31_536_000),
+    selfSignup: reader.boolean('TENANT_USERS_SELF_SIGNUP', false),
+    selfServiceProvisioning: reader.boolean('TENANT_USERS_SELF_SERVICE_PROVISIONING', true),
+    requireVerifiedEmailToProvision: reader.boolean('TENANT_USERS_REQUIRE_VERIFIED_EMAIL', false),
+    loginMaxAttemptsPerEmail: reader.integer('TENANT_USERS_LOGIN_MAX_ATTEMPTS', 5, 1, 1000),
+    loginMaxAttemptsPerAddress: reader.integer(
+      'TENANT_USERS_LOGIN_MAX_ATTEMPTS_PER_ADDRESS',
+      50,
+      1,
+      100_000,
+    ),
+    loginWindowSeconds: reader.integer('TENANT_USERS_LOGIN_WINDOW_SECONDS', 900, 1, 86_400),
+    verificationTokenTtlSeconds: reader.integer(
+      'TENANT_USERS_VERIFICATION_TOKEN_TTL_SECONDS',
+      172_800,
+      60,
+      2_592_000,
+    ),
+    passwordResetTokenTtlSeconds: reader.integer(
+      'TENANT_USERS_PASSWORD_RESET_TOKEN_TTL_SECONDS',
+      3_600,
+      60,
+      604_800,
+    ),
+    smtpUrl: reader.optionalString('SMTP_URL'),
+    mailFrom: reader.string('TENANT_USERS_MAIL_FROM', 'tenant-users@localhost'),
+    publicUrl: reader.string('TENANT_USERS_PUBLIC_URL', 'http://localhost:4000'),
+    maxQueryDepth: reader.integer('TENANT_USERS_MAX_QUERY_DEPTH', 12, 1, 100),
+    maxQueryComplexity: reader.integer('TENANT_USERS_MAX_QUERY_COMPLEXITY', 2_000, 1, 1_000_000),
+    maxBodyBytes: reader.integer('TENANT_USERS_MAX_BODY_BYTES', 1_048_576, 1_024, 104_857_600),
+    introspection: reader.boolean('TENANT_USERS_INTROSPECTION', true),
+    graphiql: reader.boolean('TENANT_USERS_GRAPHIQL', true),
     logLevel: reader.logLevel('LOG_LEVEL', 'info'),
     ...overrides,
   };
