@@ -4,15 +4,16 @@ import type { AddressInfo } from 'node:net';
 import { ApolloServer } from '@apollo/server';
 import { expressMiddleware } from '@as-integrations/express5';
 import { ApolloServerPluginDrainHttpServer } from '@apollo/server/plugin/drainHttpServer';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import type { MikroORM } from '@mikro-orm/postgresql';
 
 import type { Config } from './config.js';
 import { createRequestContext, type RequestContext } from './context/context.js';
 import { Loaders } from './context/loaders.js';
+import { startRoutingCache, type RoutingCacheOptions } from './context/routing-cache.js';
 import { createOrm } from './db/orm.js';
 import { migrateAllTenants, migratePublic, type TenantMigrationReport } from './db/migrator.js';
-import { runSql } from './db/sql.js';
 import { AppError, isAppError } from './errors.js';
 import {
   createTenantTypes,
@@ -23,7 +24,12 @@ import {
 } from './extensions.js';
 import { createErrorFormatter } from './http/format-error.js';
 import { graphiqlRouter, wantsGraphiql } from './http/graphiql.js';
+import { clientAddress, graphqlLimits, jsonBodyParser } from './http/limits.js';
+import { createMetrics, REQUEST_ERROR_CODE_KEY } from './http/metrics.js';
+import { readinessHandler } from './http/readiness.js';
+import { requestLogPlugin } from './http/request-log.js';
 import type { Logger } from './logger.js';
+import { createMailer, type DevelopmentOutbox } from './mail/index.js';
 import { createSchema } from './resolvers/schema.js';
 import { EventBus } from './services/events.js';
 import { PasswordHasher } from './services/passwords.js';
@@ -44,6 +50,8 @@ export interface AppOptions {
    * extension declares.
    */
   tenantTypes?: TenantTypeMap;
+  /** Routing cache limits, and where its LISTEN connection goes (`databaseUrl` when omitted). */
+  routingCache?: RoutingCacheOptions & { listenDatabaseUrl?: string };
 }
 
 export interface App {
@@ -56,6 +64,8 @@ export interface App {
   url: string;
   /** The admin password generated on first start, when the configuration gave none. */
   generatedAdminPassword: string | null;
+  /** Mail kept in memory when no SMTP server is configured; undefined with `smtpUrl`. */
+  outbox: DevelopmentOutbox | undefined;
   /** A service context for the system actor, as the CLI and tests use it. */
   systemContext(): ServiceContext;
   /**
@@ -86,8 +96,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     extraEntities: extensionEntities(extensions),
     tenantTypes,
   });
+  const metrics = createMetrics(orm);
   const events = new EventBus(logger);
   const passwords = new PasswordHasher(config.bcryptCost);
+  const { mailer, outbox } = createMailer(config, logger);
   const systemContext = (): ServiceContext => {
     const em = orm.em.fork();
     return {
@@ -96,6 +108,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       logger,
       events,
       passwords,
+      mailer,
       actor: { kind: 'system' },
       loaders: new Loaders(em),
     };
@@ -116,31 +129,34 @@ export async function createApp(options: AppOptions): Promise<App> {
     schema: await createSchema(extensionResolvers(extensions)),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
-    plugins: [ApolloServerPluginDrainHttpServer({ httpServer })],
+    ...graphqlLimits(config),
+    plugins: [
+      ApolloServerPluginDrainHttpServer({ httpServer }),
+      // GraphiQL is served below; Apollo's own landing page would load Apollo Sandbox from a CDN.
+      ApolloServerPluginLandingPageDisabled(),
+      requestLogPlugin(),
+      metrics.apolloPlugin,
+    ],
   });
   await apollo.start();
 
-  const deps = { orm, config, logger, events, passwords };
+  const deps = { orm, config, logger, events, passwords, mailer };
   const expressApp = express();
   expressApp.disable('x-powered-by');
+  expressApp.use(metrics.httpMiddleware);
+  expressApp.get('/metrics', metrics.handler);
   expressApp.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
-  expressApp.get('/readyz', async (_req, res) => {
-    try {
-      await runSql(orm.em.fork(), 'select 1');
-      res.json({ status: 'ready' });
-    } catch (error) {
-      logger.warn({ err: error }, 'readiness check failed');
-      res.status(503).json({ status: 'unavailable' });
-    }
-  });
+  expressApp.get('/readyz', readinessHandler(orm, logger));
 
   const graphql = express.Router();
-  graphql.use(graphiqlRouter());
-  graphql.use(express.json({ limit: '1mb' }));
+  if (config.graphiql) {
+    graphql.use(graphiqlRouter());
+  }
+  graphql.use(jsonBodyParser(config));
   graphql.use(async (req: Request, res: Response, next: NextFunction) => {
-    if (wantsGraphiql(req)) {
+    if (config.graphiql && wantsGraphiql(req)) {
       return next();
     }
     try {
@@ -148,6 +164,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         path: req.originalUrl.split('?')[0],
         headers: req.headers,
       });
+      res.locals.context.clientAddress = clientAddress(req, config.trustProxy);
       next();
     } catch (error) {
       sendRequestError(res, error, logger);
@@ -166,6 +183,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   });
   httpServer.on('request', expressApp);
 
+  const routing = await startRoutingCache({
+    ...options.routingCache,
+    orm,
+    events,
+    logger,
+    listenDatabaseUrl: options.routingCache?.listenDatabaseUrl ?? databaseUrl,
+  });
+
   let url = '';
   return {
     orm,
@@ -176,6 +201,7 @@ export async function createApp(options: AppOptions): Promise<App> {
       return url;
     },
     generatedAdminPassword: firstStart?.generatedPassword ?? null,
+    outbox,
     systemContext,
     migrateTenants: () => migrateAllTenants(orm.em.fork(), logger, tenantTypes),
     listen: (port = config.port, host = config.host) =>
@@ -193,6 +219,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       if (httpServer.listening) {
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));
       }
+      await routing.stop();
+      await mailer.close();
       await orm.close();
     },
   };
@@ -206,6 +234,7 @@ function sendRequestError(res: Response, error: unknown, logger: Logger): void {
   }
 
   const code = appError?.code ?? 'INTERNAL_SERVER_ERROR';
+  res.locals[REQUEST_ERROR_CODE_KEY] = code;
   const message = appError?.message ?? 'Internal server error.';
   res
     .status(appError?.httpStatus ?? 500)

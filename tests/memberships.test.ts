@@ -521,7 +521,7 @@ describe('removeUserFromTenant', () => {
         login(email: "carol@x.test", password: $password) {
           user {
             tenants {
-              edges { node { slug members(first: 100) { edges { node { user { email } isStaff } } } } }
+              edges { node { slug members(first: 10) { edges { node { user { email } isStaff } } } } }
             }
           }
         }

@@ -5,10 +5,15 @@ import type { Config } from '../config.js';
 import { unauthenticated } from '../errors.js';
 import type { Tenant } from '../entities/index.js';
 import type { Logger } from '../logger.js';
+import type { Mailer } from '../mail/mailer.js';
 import { authenticate } from '../services/auth.service.js';
 import type { EventBus } from '../services/events.js';
 import type { PasswordHasher } from '../services/passwords.js';
-import type { ServiceContext } from '../services/service-context.js';
+import type { Actor, ServiceContext } from '../services/service-context.js';
+import {
+  authenticateServiceToken,
+  isServiceTokenFormat,
+} from '../services/service-tokens.service.js';
 import { Loaders } from './loaders.js';
 import { routeRequest, type RouteRequest } from './routing.js';
 
@@ -25,6 +30,7 @@ export interface ContextDependencies {
   logger: Logger;
   events: EventBus;
   passwords: PasswordHasher;
+  mailer: Mailer;
 }
 
 /**
@@ -39,11 +45,12 @@ export async function createRequestContext(
   const routingEm = deps.orm.em.fork();
   const tenant = await routeRequest(routingEm, deps.config, request);
   const em: EntityManager = deps.orm.em.fork({ schema: tenant.schemaName });
-  const actor = await authenticate(em, bearerToken(request.headers.authorization));
+  const actor = await authenticateBearer(em, bearerToken(request.headers.authorization));
   const logger = deps.logger.child({
     requestId,
     tenant: tenant.slug,
     userId: actor.kind === 'user' ? actor.user.id : undefined,
+    serviceTokenId: actor.kind === 'service' ? actor.token.id : undefined,
   });
 
   return {
@@ -54,9 +61,26 @@ export async function createRequestContext(
     logger,
     events: deps.events,
     passwords: deps.passwords,
+    mailer: deps.mailer,
     actor,
     loaders: new Loaders(em),
   };
+}
+
+/**
+ * Resolves a service token or a login token to its actor. A token with the service token prefix
+ * that matches no service token is still tried as a login token, because a random login token
+ * can start with the same four characters.
+ */
+async function authenticateBearer(em: EntityManager, token: string | undefined): Promise<Actor> {
+  if (token !== undefined && isServiceTokenFormat(token)) {
+    const actor = await authenticateServiceToken(em, token);
+    if (actor) {
+      return actor;
+    }
+  }
+
+  return authenticate(em, token);
 }
 
 /**

@@ -1,9 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import type { Config } from '../config.js';
-import { Domain, Tenant } from '../entities/index.js';
+import { Tenant } from '../entities/index.js';
+import { runSql } from '../db/sql.js';
 import { AppError } from '../errors.js';
 import { DNS_LABEL, normalizeHost } from './host.js';
+import { routingCacheOf, type RoutingCache, type TenantRow } from './routing-cache.js';
+
+/** Cache key of the public tenant, for the fallback; no normalised domain is empty. */
+const PUBLIC_TENANT_KEY = '';
 
 export interface RouteRequest {
   /** Path of the request without the query string. */
@@ -13,7 +18,9 @@ export interface RouteRequest {
 
 /**
  * Finds the tenant a request is for: by the subfolder path in subfolder mode, otherwise by the
- * Host header (or `X-Forwarded-Host` behind a trusted proxy).
+ * Host header (or `X-Forwarded-Host` behind a trusted proxy). Found tenants come from the
+ * routing cache of the ORM behind `em` when one is attached; each call returns a new entity in
+ * `em`, so a request never shares a Tenant instance with another request.
  */
 export async function routeRequest(
   em: EntityManager,
@@ -23,15 +30,16 @@ export async function routeRequest(
   const domain =
     subfolderSlug(config, request.path) ??
     normalizeHost(hostHeader(config, request), config.stripWww);
-  const tenant = await findTenantByDomain(em, domain);
-  if (tenant) {
-    return requireReady(tenant);
+  const cache = routingCacheOf(em);
+  const row = await cachedLookup(cache, domain, () => selectTenantByDomain(em, domain));
+  if (row) {
+    return requireReady(toTenant(em, row));
   }
 
   if (config.showPublicIfNoTenantFound) {
-    const publicTenant = await em.findOne(Tenant, { schemaName: 'public' });
-    if (publicTenant) {
-      return publicTenant;
+    const publicRow = await cachedLookup(cache, PUBLIC_TENANT_KEY, () => selectPublicTenant(em));
+    if (publicRow) {
+      return toTenant(em, publicRow);
     }
   }
 
@@ -84,13 +92,39 @@ function hostHeader(config: Config, request: RouteRequest): string | undefined {
   return first(request.headers.host);
 }
 
-async function findTenantByDomain(em: EntityManager, domain: string): Promise<Tenant | null> {
-  const row = await em.findOne(Domain, { domain, isActive: true });
-  if (!row) {
-    return null;
-  }
+function cachedLookup(
+  cache: RoutingCache | undefined,
+  key: string,
+  load: () => Promise<TenantRow | null>,
+): Promise<TenantRow | null> {
+  return cache ? cache.lookup(key, load) : load();
+}
 
-  return em.findOne(Tenant, { id: row.tenantId, isActive: true });
+/** Reads the active tenant of an active domain, in one statement. */
+async function selectTenantByDomain(em: EntityManager, domain: string): Promise<TenantRow | null> {
+  const [row] = await runSql<TenantRow>(
+    em,
+    `select t.* from public.domains d
+     join public.tenants t on t.id = d.tenant_id
+     where d.domain = ? and d.is_active and t.is_active`,
+    [domain],
+  );
+
+  return row ?? null;
+}
+
+async function selectPublicTenant(em: EntityManager): Promise<TenantRow | null> {
+  const [row] = await runSql<TenantRow>(
+    em,
+    `select * from public.tenants where schema_name = 'public'`,
+  );
+
+  return row ?? null;
+}
+
+/** Maps a copy of a cached row, so that changes to the entity never reach the cache. */
+function toTenant(em: EntityManager, row: TenantRow): Tenant {
+  return em.map(Tenant, structuredClone(row));
 }
 
 function requireReady(tenant: Tenant): Tenant {

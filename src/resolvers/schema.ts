@@ -7,6 +7,7 @@ import { DomainResolver } from './domain.resolver.js';
 import { LifecycleResolver } from './lifecycle.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
 import { PermissionResolver } from './permission.resolver.js';
+import { ServiceTokenResolver } from './service-token.resolver.js';
 import { tenantAccess } from './tenant-access.middleware.js';
 import { TenantResolver } from './tenant.resolver.js';
 import { UserResolver } from './user.resolver.js';
@@ -20,6 +21,7 @@ export const resolvers = [
   DomainResolver,
   LifecycleResolver,
   PermissionResolver,
+  ServiceTokenResolver,
 ] as const;
 
 /**

@@ -1,5 +1,8 @@
-import type { Tenant, User } from '../entities/index.js';
+import type { EntityManager } from '@mikro-orm/postgresql';
+
+import { Membership, Tenant, type ServiceToken, type User } from '../entities/index.js';
 import { AppError, forbidden, unauthenticated } from '../errors.js';
+import { loadMemberFlags } from '../db/member-permissions.js';
 import type { ServiceContext } from './service-context.js';
 
 /**
@@ -9,8 +12,33 @@ import type { ServiceContext } from './service-context.js';
 
 const PUBLIC_SCHEMA = 'public';
 
-/** Returns the calling user, or throws `UNAUTHENTICATED` for anonymous callers. */
+/**
+ * Scopes a service token may carry:
+ * - `users:read`: read users.
+ * - `users:write`: create and delete users, never with platform staff or admin rights.
+ * - `tenants:read`: read a tenant and its members.
+ * - `tenants:write`: provision a tenant for any owner.
+ * - `members:write`: add users to a tenant and remove them, never as superusers.
+ * A write scope includes the read scope of the same resource.
+ */
+export const SERVICE_TOKEN_SCOPES = [
+  'users:read',
+  'users:write',
+  'tenants:read',
+  'tenants:write',
+  'members:write',
+] as const;
+
+export type ServiceTokenScope = (typeof SERVICE_TOKEN_SCOPES)[number];
+
+/**
+ * Returns the calling user. Throws `UNAUTHENTICATED` for anonymous callers and `FORBIDDEN` for
+ * service tokens, which act for no user.
+ */
 export function requireUser(ctx: ServiceContext): User {
+  if (ctx.actor.kind === 'service') {
+    throw forbidden('A service token cannot do this; log in as a user.');
+  }
   if (ctx.actor.kind !== 'user') {
     throw unauthenticated();
   }
@@ -20,11 +48,8 @@ export function requireUser(ctx: ServiceContext): User {
 
 /** True for the system actor and for a superuser of the public tenant. */
 export async function isPlatformAdmin(ctx: ServiceContext): Promise<boolean> {
-  if (ctx.actor.kind === 'system') {
-    return true;
-  }
-  if (ctx.actor.kind === 'anonymous') {
-    return false;
+  if (ctx.actor.kind !== 'user') {
+    return ctx.actor.kind === 'system';
   }
 
   const flags = await ctx.loaders.memberFlags(PUBLIC_SCHEMA, ctx.actor.user.id);
@@ -59,9 +84,95 @@ export async function isMemberOf(ctx: ServiceContext, tenant: Tenant): Promise<b
   return (await ctx.loaders.memberFlags(tenant.schemaName, ctx.actor.user.id)) !== null;
 }
 
-/** Members of a tenant and platform staff may read it and its members. */
+/**
+ * Lets platform admins and service tokens with `scope` pass. A token limited to listed tenants
+ * reaches this only in a request on one of their hosts, which the host access rule checks.
+ */
+export async function requirePlatformAdminOrScope(
+  ctx: ServiceContext,
+  scope: ServiceTokenScope,
+): Promise<void> {
+  requireCaller(ctx);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, scope, []);
+    return;
+  }
+  if (!(await isPlatformAdmin(ctx))) {
+    throw forbidden(`Only a platform admin or a service token with ${scope} may do this.`);
+  }
+}
+
+/** True when the token has `scope`, itself or through the write scope of the same resource. */
+export function tokenHasScope(token: ServiceToken, scope: ServiceTokenScope): boolean {
+  const write = scope.replace(/:read$/, ':write');
+
+  return token.scopes.includes(scope) || token.scopes.includes(write);
+}
+
+/** True when the token may touch `tenant`: it lists no tenants, or lists this one. */
+export function tokenCoversTenant(token: ServiceToken, tenant: Pick<Tenant, 'id'>): boolean {
+  return token.tenantIds === null || token.tenantIds.includes(tenant.id);
+}
+
+/** Throws `FORBIDDEN` unless the token has `scope` and may touch each of `tenants`. */
+export function requireTokenAccess(
+  token: ServiceToken,
+  scope: ServiceTokenScope,
+  tenants: readonly Pick<Tenant, 'id' | 'slug'>[],
+): void {
+  if (!tokenHasScope(token, scope)) {
+    throw forbidden(`This service token lacks the scope ${scope}.`);
+  }
+
+  const outside = tenants.find((tenant) => !tokenCoversTenant(token, tenant));
+  if (outside) {
+    throw forbidden(`This service token is not allowed in the tenant "${outside.slug}".`);
+  }
+}
+
+/**
+ * For a service token limited to listed tenants, throws `FORBIDDEN` unless every tenant `user`
+ * belongs to is listed. The public tenant counts only when the user is staff or superuser
+ * there, because every user is a member of it. Other callers pass. Call it in the transaction
+ * that holds the user's row lock, so that no membership appears between check and change.
+ */
+export async function requireTokenCoversMember(
+  ctx: ServiceContext,
+  em: EntityManager,
+  user: User,
+): Promise<void> {
+  if (ctx.actor.kind !== 'service' || ctx.actor.token.tenantIds === null) {
+    return;
+  }
+
+  const token = ctx.actor.token;
+  const memberships = await em.find(Membership, { userId: user.id });
+  const tenants = await em.find(Tenant, { id: { $in: memberships.map((m) => m.tenantId) } });
+  for (const tenant of tenants.filter((each) => !tokenCoversTenant(token, each))) {
+    const flags = tenant.isPublic
+      ? (await loadMemberFlags(em, PUBLIC_SCHEMA, [user.id])).get(user.id)
+      : undefined;
+    if (tenant.isPublic && !flags?.isStaff && !flags?.isSuperuser) {
+      continue;
+    }
+
+    throw forbidden(
+      `"${user.email}" belongs to the tenant "${tenant.slug}", ` +
+        'which this service token may not touch.',
+    );
+  }
+}
+
+/**
+ * Lets members of a tenant, platform staff and service tokens with `tenants:read` that may touch
+ * the tenant pass, to read the tenant and its members.
+ */
 export async function requireTenantReader(ctx: ServiceContext, tenant: Tenant): Promise<void> {
   requireCaller(ctx);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, 'tenants:read', [tenant]);
+    return;
+  }
   if ((await isMemberOf(ctx, tenant)) || (await isPlatformStaff(ctx))) {
     return;
   }
@@ -70,8 +181,39 @@ export async function requireTenantReader(ctx: ServiceContext, tenant: Tenant): 
 }
 
 /**
- * A superuser of the tenant, a member holding `permission` there (such as
- * `tenant_users.add_member`) or a platform admin may manage the tenant's members.
+ * Lets the user themself, platform staff and service tokens with `users:read` pass, to read a
+ * user's details and tenants. A token limited to listed tenants reads only users who belong to
+ * one of them.
+ */
+export async function requireUserReader(ctx: ServiceContext, user: User): Promise<void> {
+  if (ctx.loggedInUserId === user.id) {
+    return;
+  }
+  requireCaller(ctx);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, 'users:read', []);
+    const tenantIds = ctx.actor.token.tenantIds;
+    const sharesTenant =
+      tenantIds === null ||
+      (await ctx.em.count(Membership, { userId: user.id, tenantId: { $in: tenantIds } })) > 0;
+    if (!sharesTenant) {
+      throw forbidden(`"${user.email}" belongs to no tenant this service token may touch.`);
+    }
+    return;
+  }
+
+  const isSelf = ctx.actor.kind === 'user' && ctx.actor.user.id === user.id;
+  if (isSelf || ctx.loggedInUserId === user.id || (await isPlatformStaff(ctx))) {
+    return;
+  }
+
+  throw forbidden("Only the user and platform staff may read a user's details.");
+}
+
+/**
+ * Lets pass those who may manage the tenant's members: a superuser of the tenant, a member
+ * holding `permission` there (such as `tenant_users.add_member`), a platform admin, or a service
+ * token with `members:write` that may touch the tenant.
  */
 export async function requireTenantManager(
   ctx: ServiceContext,
@@ -79,6 +221,10 @@ export async function requireTenantManager(
   permission: string,
 ): Promise<void> {
   requireCaller(ctx);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, 'members:write', [tenant]);
+    return;
+  }
   if (await isPlatformAdmin(ctx)) {
     return;
   }

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 
 import { Domain, Membership, Tenant, User } from '../entities/index.js';
-import { AppError } from '../errors.js';
+import { AppError, isAppError } from '../errors.js';
 import { insertMemberPermissions } from '../db/member-permissions.js';
+import { validateNewDomain } from './domains.service.js';
 import { inTransaction, type ServiceContext } from './service-context.js';
 import { PUBLIC_TENANT_TYPE } from './tenant-types.js';
 import { normalizeEmail, validatePassword } from './validation.js';
@@ -35,6 +36,7 @@ export async function createPublicTenant(
   input: CreatePublicTenantInput,
 ): Promise<PublicTenantResult> {
   const email = normalizeEmail(input.ownerEmail, 'ownerEmail');
+  const domainName = validateNewDomain(input.domain, ctx.config);
   if (input.ownerPassword !== null) {
     validatePassword(input.ownerPassword, ctx.config, 'ownerPassword');
   }
@@ -64,7 +66,7 @@ export async function createPublicTenant(
     });
     await tx.flush();
     const domain = tx.create(Domain, {
-      domain: input.domain,
+      domain: domainName,
       tenantId: tenant.id,
       isPrimary: true,
       metadata: input.domainMetadata ?? {},
@@ -85,7 +87,7 @@ export async function createPublicTenant(
         slug: 'public',
         schemaName: 'public',
         tenantType: PUBLIC_TENANT_TYPE,
-        domain: input.domain,
+        domain: domainName,
       },
     });
 
@@ -106,11 +108,25 @@ export async function ensurePublicTenant(
 
   const generatedPassword =
     ctx.config.adminPassword === undefined ? randomBytes(18).toString('base64url') : null;
-  const result = await createPublicTenant(ctx, {
-    domain: ctx.config.publicDomain,
-    ownerEmail: ctx.config.adminEmail,
-    ownerPassword: ctx.config.adminPassword ?? generatedPassword,
-  });
+  try {
+    const result = await createPublicTenant(ctx, {
+      domain: ctx.config.publicDomain,
+      ownerEmail: ctx.config.adminEmail,
+      ownerPassword: ctx.config.adminPassword ?? generatedPassword,
+    });
 
-  return { email: result.owner.email, generatedPassword };
+    return { email: result.owner.email, generatedPassword };
+  } catch (error) {
+    // Several processes starting at once on an empty database: one creates the public tenant,
+    // the others see its unique slug taken and go on with it.
+    const createdMeanwhile =
+      isAppError(error) &&
+      error.code === 'ALREADY_EXISTS' &&
+      (await ctx.em.fork().count(Tenant, { schemaName: 'public' })) > 0;
+    if (createdMeanwhile) {
+      return null;
+    }
+
+    throw error;
+  }
 }

@@ -1,17 +1,24 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import type { Config } from '../config.js';
-import type { User } from '../entities/index.js';
+import type { ServiceToken, User } from '../entities/index.js';
 import type { Logger } from '../logger.js';
 import type { Loaders } from '../context/loaders.js';
+import type { Mailer } from '../mail/mailer.js';
 import { AuditEvent } from '../entities/index.js';
 import { mapDriverError } from '../db/driver-errors.js';
 import type { DomainEvent, EventBus } from './events.js';
 import type { PasswordHasher } from './passwords.js';
 
-/** Who calls a service: a logged-in user, nobody, or the system itself (CLI and first start). */
+/**
+ * Who calls a service: a logged-in user, another program with a service token, an anonymous
+ * caller, or the system itself (CLI and first start).
+ */
 export type Actor =
-  { kind: 'user'; user: User; sessionId: string } | { kind: 'anonymous' } | { kind: 'system' };
+  | { kind: 'user'; user: User; sessionId: string }
+  | { kind: 'service'; token: ServiceToken }
+  | { kind: 'anonymous' }
+  | { kind: 'system' };
 
 /** Everything a service function needs; built per request, or once for the CLI. */
 export interface ServiceContext {
@@ -20,8 +27,11 @@ export interface ServiceContext {
   logger: Logger;
   events: EventBus;
   passwords: PasswordHasher;
+  mailer: Mailer;
   actor: Actor;
   loaders: Loaders;
+  /** Address of the HTTP client, which login throttling counts; undefined outside HTTP. */
+  clientAddress?: string;
   /**
    * The user a `login` in this request authenticated. The actor stays as it was, so later
    * mutations of the request keep the caller's rights, but the login result may show the user
@@ -34,6 +44,13 @@ export function actorId(actor: Actor): string | undefined {
   return actor.kind === 'user' ? actor.user.id : undefined;
 }
 
+/** Adds the id of the calling service token to an event's payload, for the audit log. */
+function withCaller(actor: Actor, event: DomainEvent): Record<string, unknown> {
+  return actor.kind === 'service'
+    ? { ...event.payload, serviceTokenId: actor.token.id }
+    : event.payload;
+}
+
 /**
  * Runs `work` in one transaction. Events it records are written to the audit log in the same
  * transaction and delivered to subscribers only after the commit. Expected driver errors, such
@@ -44,7 +61,8 @@ export async function inTransaction<T>(
   work: (tx: EntityManager, record: (event: DomainEvent) => void) => Promise<T>,
 ): Promise<T> {
   const events: DomainEvent[] = [];
-  const record = (event: DomainEvent) => events.push({ actorId: actorId(ctx.actor), ...event });
+  const record = (event: DomainEvent) =>
+    events.push({ actorId: actorId(ctx.actor), ...event, payload: withCaller(ctx.actor, event) });
 
   let result: T;
   try {

@@ -7,7 +7,13 @@ import { AppError, forbidden, notFound } from '../errors.js';
 import { insertMemberPermissions, setMemberSuperuser } from '../db/member-permissions.js';
 import { tenantSchemaSql } from '../db/migrator.js';
 import { quoteIdent, runSql } from '../db/sql.js';
-import { isPlatformAdmin, requirePlatformAdmin, requireTenantReader } from './access.js';
+import {
+  isPlatformAdmin,
+  requirePlatformAdmin,
+  requireTenantReader,
+  requireTokenAccess,
+  requireUser,
+} from './access.js';
 import type { DomainEvent } from './events.js';
 import { removeMembership, addMember } from './memberships.service.js';
 import {
@@ -42,7 +48,7 @@ export async function provisionTenant(
   ctx: ServiceContext,
   input: ProvisionTenantInput,
 ): Promise<Tenant> {
-  await requirePlatformAdmin(ctx);
+  await requireProvisioner(ctx, input.ownerEmail);
 
   const name = validateTenantName(input.name);
   validateSlug(input.slug, ctx.config);
@@ -52,6 +58,7 @@ export async function provisionTenant(
     validateSchemaName(input.schemaName);
   }
   const owner = await requireActiveUser(ctx.em, input.ownerEmail, 'ownerEmail');
+  requireVerifiedOwner(ctx, owner);
   const schemaName = input.schemaName ?? deriveSchemaName(input.slug);
   const domainName = primaryDomainOf(input.slug, ctx);
 
@@ -96,6 +103,52 @@ export async function provisionTenant(
   ctx.logger.info({ slug: tenant.slug, schema: schemaName }, 'tenant provisioned');
 
   return tenant;
+}
+
+/**
+ * Checks who may provision a tenant for `ownerEmail`. An active user may provision a tenant they
+ * own themself while self-service provisioning is on. A tenant for another owner needs a
+ * platform admin, or a service token with `tenants:write` that lists no tenants, because the new
+ * tenant is on no token's list.
+ */
+async function requireProvisioner(ctx: ServiceContext, ownerEmail: string): Promise<void> {
+  if (await isPlatformAdmin(ctx)) {
+    return;
+  }
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, 'tenants:write', []);
+    if (ctx.actor.token.tenantIds !== null) {
+      throw forbidden('A service token limited to listed tenants cannot provision a tenant.');
+    }
+    return;
+  }
+
+  const caller = requireUser(ctx);
+  const forSelf = ownerEmail.trim().toLowerCase() === caller.email.toLowerCase();
+  if (forSelf && ctx.config.selfServiceProvisioning) {
+    return;
+  }
+
+  throw forbidden(
+    forSelf
+      ? 'Self-service provisioning is off; ask a platform admin to provision the tenant.'
+      : 'Only a platform admin or a service token with tenants:write may provision a tenant ' +
+          'for another owner.',
+  );
+}
+
+/**
+ * Rejects an owner whose email address is not verified, while `requireVerifiedEmailToProvision`
+ * is on. The rule applies to every caller, platform admins and the CLI included.
+ */
+function requireVerifiedOwner(ctx: ServiceContext, owner: User): void {
+  if (ctx.config.requireVerifiedEmailToProvision && !owner.isVerified) {
+    throw new AppError(
+      'FORBIDDEN',
+      `The email address of "${owner.email}" is not verified; verify it to own a tenant.`,
+      { field: 'ownerEmail', reason: 'EMAIL_NOT_VERIFIED' },
+    );
+  }
 }
 
 /**

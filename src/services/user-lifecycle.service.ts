@@ -8,6 +8,7 @@ import { requirePlatformAdmin } from './access.js';
 import type { DomainEvent } from './events.js';
 import { findMembership, findUserByEmail, requirePublicTenant } from './lookups.js';
 import { addMember, removeMember } from './memberships.service.js';
+import { revokeTokens } from './single-use-tokens.js';
 import { inTransaction, type ServiceContext } from './service-context.js';
 import { createUserUnchecked } from './users.service.js';
 import { normalizeEmail } from './validation.js';
@@ -40,6 +41,7 @@ export async function restoreUser(ctx: ServiceContext, rawEmail: string): Promis
     user.passwordHash = null;
     await tx.nativeUpdate(Session, { userId: user.id, revokedAt: null }, { revokedAt: new Date() });
     await tx.flush();
+    await revokeTokens(tx, user.id);
 
     record({ type: 'userRestored', userId: user.id, payload: { email: user.email } });
 

@@ -1,6 +1,5 @@
 import { Membership, Tenant, type User } from '../entities/index.js';
-import { forbidden } from '../errors.js';
-import { isPlatformStaff } from './access.js';
+import { requireUserReader } from './access.js';
 import { decodeCursor, pageSize, toPage, type Page } from './pagination.js';
 import type { ServiceContext } from './service-context.js';
 
@@ -10,7 +9,7 @@ export async function listUserTenants(
   user: User,
   options: { first?: number | null; after?: string | null; owned: boolean },
 ): Promise<Page<Tenant>> {
-  await requireSelfOrStaff(ctx, user);
+  await requireUserReader(ctx, user);
   const size = pageSize(options.first);
   const cursor = decodeCursor(options.after);
 
@@ -40,18 +39,4 @@ async function memberTenantIds(ctx: ServiceContext, user: User): Promise<string[
   const memberships = await ctx.em.find(Membership, { userId: user.id }, { fields: ['tenantId'] });
 
   return memberships.map((membership) => membership.tenantId);
-}
-
-async function requireSelfOrStaff(ctx: ServiceContext, user: User): Promise<void> {
-  if (ctx.actor.kind === 'user' && ctx.actor.user.id === user.id) {
-    return;
-  }
-  if (ctx.loggedInUserId === user.id) {
-    return;
-  }
-  if (await isPlatformStaff(ctx)) {
-    return;
-  }
-
-  throw forbidden("Only the user and platform staff may list a user's tenants.");
 }

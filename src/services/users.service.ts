@@ -1,12 +1,20 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { Membership, Session, Tenant, User } from '../entities/index.js';
-import { AppError, notFound } from '../errors.js';
+import { AppError, forbidden, notFound } from '../errors.js';
 import { insertMemberPermissions } from '../db/member-permissions.js';
 import { runSql } from '../db/sql.js';
-import { inactiveUser, requirePlatformAdmin } from './access.js';
+import {
+  inactiveUser,
+  isPlatformAdmin,
+  requirePlatformAdmin,
+  requirePlatformAdminOrScope,
+  requireTokenAccess,
+  requireTokenCoversMember,
+} from './access.js';
 import { findUserByEmail, requirePublicTenant } from './lookups.js';
 import { removeMember } from './memberships.service.js';
+import { revokeTokens } from './single-use-tokens.js';
 import { inTransaction, type ServiceContext } from './service-context.js';
 import { deleteTenantInTransaction } from './tenants.service.js';
 import { normalizeEmail, validatePassword } from './validation.js';
@@ -25,9 +33,39 @@ export interface CreateUserInput {
  * `isSuperuser` make them platform staff or a platform admin.
  */
 export async function createUser(ctx: ServiceContext, input: CreateUserInput): Promise<User> {
-  await requirePlatformAdmin(ctx);
+  await requireUserCreator(ctx, input);
 
   return createUserUnchecked(ctx, input);
+}
+
+/**
+ * Platform admins may create any user. A service token needs `users:write` and may not create
+ * platform staff or admins. With self sign-up on, anyone else may create an unverified user
+ * without platform rights, and an input asking for more is `FORBIDDEN` rather than trimmed.
+ * With self sign-up off, anonymous callers get `UNAUTHENTICATED` and others `FORBIDDEN`.
+ */
+async function requireUserCreator(ctx: ServiceContext, input: CreateUserInput): Promise<void> {
+  if (await isPlatformAdmin(ctx)) {
+    return;
+  }
+
+  const grantsPlatformRights = Boolean(input.isStaff || input.isSuperuser);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, 'users:write', []);
+    if (grantsPlatformRights) {
+      throw forbidden('Only a platform admin may create platform staff or admins.');
+    }
+    return;
+  }
+  if (!ctx.config.selfSignup) {
+    await requirePlatformAdmin(ctx);
+  }
+  if (grantsPlatformRights || input.isVerified) {
+    throw forbidden(
+      'Self sign-up creates an unverified user without platform rights; ' +
+        'leave isStaff, isSuperuser and isVerified unset.',
+    );
+  }
 }
 
 /** Creates a user without an authorization check, for the CLI and the first start. */
@@ -66,14 +104,16 @@ export async function createUserUnchecked(
 
 /**
  * Soft-deletes a user: deletes every tenant they own, removes them from every other tenant,
- * deactivates the account and revokes its sessions, all in one transaction.
+ * deactivates the account and revokes its sessions, all in one transaction. Allowed to the user
+ * themself, platform admins and service tokens with `users:write`. A token limited to listed
+ * tenants may delete only a user whose tenants are all on its list.
  */
 export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise<User> {
   const email = normalizeEmail(rawEmail);
   const isSelf =
     ctx.actor.kind === 'user' && ctx.actor.user.email.toLowerCase() === email.toLowerCase();
   if (!isSelf) {
-    await requirePlatformAdmin(ctx);
+    await requirePlatformAdminOrScope(ctx, 'users:write');
   }
 
   const user = await findUserByEmail(ctx.em, email);
@@ -91,6 +131,7 @@ export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise
     }
 
     await lockActiveUser(tx, user);
+    await requireTokenCoversMember(ctx, tx, user);
     const managed = await tx.findOneOrFail(User, { id: user.id });
     const owned = await tx.find(Tenant, { ownerId: user.id, isActive: true });
     for (const tenant of owned) {
@@ -107,6 +148,7 @@ export async function deleteUser(ctx: ServiceContext, rawEmail: string): Promise
     managed.deletedAt = new Date();
     await tx.nativeUpdate(Session, { userId: user.id, revokedAt: null }, { revokedAt: new Date() });
     await tx.flush();
+    await revokeTokens(tx, user.id);
 
     record({ type: 'userDeleted', userId: user.id, payload: { email: managed.email } });
   });

@@ -45,6 +45,10 @@ export function validatePassword(password: string, config: Config, field = 'pass
   if (Buffer.byteLength(password, 'utf8') > BCRYPT_MAX_BYTES) {
     throw badInput(field, `The password must be at most ${BCRYPT_MAX_BYTES} bytes in UTF-8.`);
   }
+  // bcrypt stops at a NUL byte, so "p" and "p\0q" would hash alike.
+  if (password.includes('\u0000')) {
+    throw badInput(field, 'The password must not contain the NUL character.');
+  }
 }
 
 /** Checks that a slug is a lowercase DNS label and not reserved. */

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { request as httpRequest } from 'node:http';
 import pg from 'pg';
+import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 
 import { createApp, type App } from '../../src/app.js';
@@ -61,6 +62,7 @@ export interface TestApp {
 export async function startTestApp(
   overrides: Partial<Config> = {},
   extensions: readonly Extension[] = [],
+  options: { logDestination?: DestinationStream } = {},
 ): Promise<TestApp> {
   const database: ScratchDatabase = await createScratchDatabase(inject('databaseUrl'));
   const config = loadConfig(
@@ -76,7 +78,8 @@ export async function startTestApp(
       ...overrides,
     },
   );
-  const app = await createApp({ config, logger: createLogger(config.logLevel), extensions });
+  const logger = createLogger(config.logLevel, options.logDestination);
+  const app = await createApp({ config, logger, extensions });
   const url = new URL(await app.listen(0, '127.0.0.1'));
   const db = new pg.Pool({ connectionString: database.url, max: 2 });
   db.on('error', () => undefined);
