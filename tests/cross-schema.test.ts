@@ -46,6 +46,9 @@ const CHANGE_MEMBER = 'tenant_users.change_member';
 const VIEW_GROUP = 'tenant_users.view_group';
 const ADD_MEMBER = 'tenant_users.add_member';
 
+const NEW_PASSWORD = 'New-Pw-2468-abc';
+const WRONG_PASSWORD = 'Wrong-123456789';
+
 const CREATE_SUPERUSER = `
   mutation ($email: String!, $password: String) {
     createSuperuser(email: $email, password: $password) { id }
@@ -110,6 +113,27 @@ const REVOKE_PERMISSION = `
 const LOGIN = `
   mutation ($email: String!, $password: String!) { login(email: $email, password: $password) { token } }`;
 const LOGOUT = `mutation { logout }`;
+const CREATE_SERVICE_TOKEN = `
+  mutation ($name: String!, $scopes: [String!]!, $tenants: [String!]) {
+    createServiceToken(name: $name, scopes: $scopes, tenants: $tenants) {
+      token
+      serviceToken { id }
+    }
+  }`;
+const REVOKE_SERVICE_TOKEN = `mutation ($id: ID!) { revokeServiceToken(id: $id) { revokedAt } }`;
+const CHANGE_PASSWORD = `
+  mutation ($current: String!, $next: String!) {
+    changePassword(currentPassword: $current, newPassword: $next)
+  }`;
+const SET_PASSWORD = `
+  mutation ($email: String!, $password: String!) {
+    setPassword(email: $email, password: $password) { email }
+  }`;
+const REQUEST_VERIFICATION = `mutation { requestEmailVerification }`;
+const VERIFY_EMAIL = `mutation ($token: String!) { verifyEmail(token: $token) }`;
+const REQUEST_RESET = `mutation ($email: String!) { requestPasswordReset(email: $email) }`;
+const RESET_PASSWORD = `
+  mutation ($token: String!, $next: String!) { resetPassword(token: $token, newPassword: $next) }`;
 const ACME_MEMBER_GROUPS = `{ currentTenant { members { edges { node { user { email } groups } } } } }`;
 
 /** One GraphQL request, sent by the platform admin to the public host unless given otherwise. */
@@ -137,8 +161,9 @@ interface FailureCase {
   prepare: () => Promise<Request>;
   code: string;
   /**
-   * Tables the failed request changes by design, empty by default. Login attempt counters are
-   * written outside the login's transaction, so that failed attempts count.
+   * Tables the failed request changes by design, empty by default. Attempt counters of logins,
+   * password checks and mail requests are written outside any transaction, so that failed and
+   * rejected attempts count.
    */
   expected?: Record<string, string>;
   /** Undoes a database change that `prepare` made only to provoke the failure. */
@@ -151,7 +176,10 @@ let aliceToken: string;
 let bobToken: string;
 
 beforeAll(async () => {
-  t = await startTestApp();
+  // Every request comes from one client address, whose failed logins and mail requests add up
+  // over the whole file, so its limit is raised well above their count. The per-email limit
+  // keeps its default.
+  t = await startTestApp({ loginMaxAttemptsPerAddress: 1_000 });
   ({ adminToken } = await seedCaseFixture(t));
   aliceToken = await t.login('alice@x.test');
   bobToken = await t.login('bob@x.test');
@@ -171,6 +199,10 @@ beforeAll(async () => {
     await admin(ADD_MEMBER_TO_GROUP, { tenant, email, group: 'editors' });
     await admin(GRANT_PERMISSION, { tenant, email, permission: VIEW_GROUP });
   }
+
+  // Counts one mail request from the test client, so that its address counter exists before any
+  // case runs, as the logins above make its login counter exist.
+  await mustSucceed(t, REQUEST_RESET, { email: 'nobody@x.test' }, '');
 });
 
 afterAll(() => t?.close());
@@ -220,6 +252,61 @@ async function provisionLikeAcme(slug: string): Promise<string> {
   await admin(GRANT_PERMISSION, { tenant: slug, email: 'bob@x.test', permission: VIEW_GROUP });
 
   return owner;
+}
+
+/** Creates a service token as the platform admin and returns its secret and id. */
+async function createServiceToken(
+  scopes: string[],
+  tenants: string[] | null = null,
+): Promise<{ token: string; id: string }> {
+  const data = await admin(CREATE_SERVICE_TOKEN, { name: 'cross-schema setup', scopes, tenants });
+  const created = data.createServiceToken as { token: string; serviceToken: { id: string } };
+
+  return { token: created.token, id: created.serviceToken.id };
+}
+
+/** Sends a login with a wrong password, which leaves a login counter for the email. */
+async function failLogin(email: string): Promise<void> {
+  const response = await t.gql(LOGIN, { email, password: WRONG_PASSWORD });
+  expect(errorCode(response)).toBe('UNAUTHENTICATED');
+}
+
+/** Reads the token of the newest mail to `email` from the development outbox. */
+function mailedToken(email: string, path: 'reset-password' | 'verify-email'): string {
+  const message = t.app.outbox?.lastTo(email);
+  if (message === undefined) {
+    throw new Error(`No mail to ${email} in the development outbox`);
+  }
+  const match = new RegExp(`/${path}\\?token=([A-Za-z0-9_-]+)`).exec(message.text);
+  if (match === null) {
+    throw new Error(`No ${path} link in the newest mail to ${email}:\n${message.text}`);
+  }
+
+  return match[1];
+}
+
+/** Requests a password reset for `email` as an anonymous caller and returns the mailed token. */
+async function mailedResetToken(email: string): Promise<string> {
+  await mustSucceed(t, REQUEST_RESET, { email }, '');
+
+  return mailedToken(email, 'reset-password');
+}
+
+/** Requests email verification with the session `token` and returns the mailed token. */
+async function mailedVerificationToken(email: string, token: string): Promise<string> {
+  const data = await mustSucceed(t, REQUEST_VERIFICATION, {}, token);
+  expect(data).toEqual({ requestEmailVerification: true });
+
+  return mailedToken(email, 'verify-email');
+}
+
+/** Makes every unused single-use token of `email` expire one second ago. */
+async function expireTokensOf(email: string): Promise<void> {
+  await t.sql(
+    `update public.single_use_tokens set expires_at = now() - interval '1 second'
+     where used_at is null and user_id = (select id from public.users where email = $1)`,
+    [email],
+  );
 }
 
 async function send(request: Request): Promise<GraphqlResponse> {
@@ -956,6 +1043,202 @@ const MUTATION_CASES: MutationCase[] = [
     },
     expected: { 'public.sessions': '~1' },
   },
+  {
+    name: 'createServiceToken writes public only',
+    mutation: 'createServiceToken',
+    prepare: async () => [
+      { query: CREATE_SERVICE_TOKEN, variables: { name: 'nightly sync', scopes: ['users:read'] } },
+    ],
+    expected: { 'public.service_tokens': '+1' },
+  },
+  {
+    name: 'tenant-limited token writes public only',
+    mutation: 'createServiceToken',
+    prepare: async () => [
+      {
+        query: CREATE_SERVICE_TOKEN,
+        variables: { name: 'member sync', scopes: ['members:write'], tenants: ['acme', 'globex'] },
+        host: ACME_HOST,
+      },
+    ],
+    expected: { 'public.service_tokens': '+1' },
+  },
+  {
+    name: 'revokeServiceToken writes public only',
+    mutation: 'revokeServiceToken',
+    prepare: async () => {
+      const { id } = await createServiceToken(['users:write']);
+      return [{ query: REVOKE_SERVICE_TOKEN, variables: { id } }];
+    },
+    expected: { 'public.service_tokens': '~1' },
+  },
+  {
+    name: 'createUser by service token',
+    mutation: 'createUser',
+    // The first request with a token records its use on the token's row.
+    prepare: async () => {
+      const { token } = await createServiceToken(['users:write']);
+      return [
+        {
+          query: CREATE_USER,
+          variables: { input: { email: 'by-token@x.test', password: PASSWORD } },
+          token,
+        },
+      ];
+    },
+    expected: {
+      'public.service_tokens': '~1',
+      'public.users': '+1',
+      'public.memberships': '+1',
+      'public.user_tenant_permissions': '+1',
+      'public.audit_events': '+1',
+    },
+  },
+  {
+    name: 'addUserToTenant by limited token',
+    mutation: 'addUserToTenant',
+    prepare: async () => {
+      await createUser('token-joiner@x.test');
+      const { token } = await createServiceToken(['members:write'], ['acme']);
+      return [
+        {
+          query: ADD_USER_TO_TENANT,
+          variables: { input: { userEmail: 'token-joiner@x.test', groups: ['viewers'] } },
+          token,
+          host: ACME_HOST,
+        },
+      ];
+    },
+    expected: {
+      'public.service_tokens': '~1',
+      'public.memberships': '+1',
+      '<acme>.user_tenant_permissions': '+1',
+      '<acme>.user_tenant_permissions_groups': '+1',
+      'public.audit_events': '+1',
+    },
+  },
+  {
+    name: 'changePassword writes public only',
+    mutation: 'changePassword',
+    // The caller is a member of every schema and sends the change on a tenant host. The change
+    // revokes the caller's other session and the pending reset link.
+    prepare: async () => {
+      const email = 'changer@x.test';
+      await createMemberOfEverySchema(email);
+      const session = await t.login(email);
+      await t.login(email);
+      await mailedResetToken(email);
+      return [
+        {
+          query: CHANGE_PASSWORD,
+          variables: { current: PASSWORD, next: NEW_PASSWORD },
+          token: session,
+          host: ACME_HOST,
+        },
+      ];
+    },
+    // The check of the current password counts like a login. The email's counter is written and
+    // deleted within the request, and the address's counter counts the check and takes it back.
+    expected: {
+      'public.users': '~1',
+      'public.sessions': '~1',
+      'public.single_use_tokens': '~1',
+      'public.login_attempts': '~1',
+    },
+  },
+  {
+    name: 'setPassword writes public only',
+    mutation: 'setPassword',
+    // Two sessions and a pending reset link are revoked, and a failed login's counter cleared.
+    prepare: async () => {
+      const email = 'admin-reset@x.test';
+      await createMemberOfEverySchema(email);
+      await t.login(email);
+      await t.login(email);
+      await mailedResetToken(email);
+      await failLogin(email);
+      return [
+        {
+          query: SET_PASSWORD,
+          variables: { email, password: NEW_PASSWORD },
+          host: GLOBEX_HOST,
+        },
+      ];
+    },
+    expected: {
+      'public.users': '~1',
+      'public.sessions': '~2',
+      'public.single_use_tokens': '~1',
+      'public.login_attempts': '-1',
+    },
+  },
+  {
+    name: 'requestEmailVerification writes public only',
+    mutation: 'requestEmailVerification',
+    prepare: async () => {
+      const email = 'verify-request@x.test';
+      await createMemberOfEverySchema(email);
+      return [{ query: REQUEST_VERIFICATION, token: await t.login(email), host: GLOBEX_HOST }];
+    },
+    // The request adds a counter for the email and counts on the client address's counter.
+    expected: { 'public.single_use_tokens': '+1', 'public.login_attempts': '+1 ~1' },
+  },
+  {
+    name: 'verifyEmail writes public only',
+    mutation: 'verifyEmail',
+    prepare: async () => {
+      const email = 'verify-link@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedVerificationToken(email, await t.login(email));
+      return [{ query: VERIFY_EMAIL, variables: { token }, token: '', host: GLOBEX_HOST }];
+    },
+    expected: { 'public.users': '~1', 'public.single_use_tokens': '~1' },
+  },
+  {
+    name: 'requestPasswordReset writes public only',
+    mutation: 'requestPasswordReset',
+    prepare: async () => {
+      const email = 'forgetful@x.test';
+      await createMemberOfEverySchema(email);
+      return [{ query: REQUEST_RESET, variables: { email }, token: '', host: ACME_HOST }];
+    },
+    expected: { 'public.single_use_tokens': '+1', 'public.login_attempts': '+1 ~1' },
+  },
+  {
+    name: 'reset request for unknown email',
+    mutation: 'requestPasswordReset',
+    prepare: async () => [
+      { query: REQUEST_RESET, variables: { email: 'stranger@x.test' }, token: '', host: ACME_HOST },
+    ],
+    // The request counts like one for an existing user, but issues no token.
+    expected: { 'public.login_attempts': '+1 ~1' },
+  },
+  {
+    name: 'resetPassword writes public only',
+    mutation: 'resetPassword',
+    // The reset uses the link, revokes the session and clears a failed login's counter.
+    prepare: async () => {
+      const email = 'reset-link@x.test';
+      await createMemberOfEverySchema(email);
+      await t.login(email);
+      await failLogin(email);
+      const token = await mailedResetToken(email);
+      return [
+        {
+          query: RESET_PASSWORD,
+          variables: { token, next: NEW_PASSWORD },
+          token: '',
+          host: ACME_HOST,
+        },
+      ];
+    },
+    expected: {
+      'public.users': '~1',
+      'public.sessions': '~1',
+      'public.single_use_tokens': '~1',
+      'public.login_attempts': '-1',
+    },
+  },
 ];
 
 describe('each mutation changes expected tables only', () => {
@@ -1292,6 +1575,238 @@ const FAILURE_CASES: FailureCase[] = [
     },
     cleanup: acceptAuditInserts,
   },
+  {
+    name: 'token for unknown tenant changes nothing',
+    code: 'NOT_FOUND',
+    prepare: async () => ({
+      query: CREATE_SERVICE_TOKEN,
+      variables: { name: 'stray sync', scopes: ['members:write'], tenants: ['acme', 'nowhere'] },
+    }),
+  },
+  {
+    name: 'non-admin creating token changes nothing',
+    code: 'FORBIDDEN',
+    prepare: async () => ({
+      query: CREATE_SERVICE_TOKEN,
+      variables: { name: 'own sync', scopes: ['users:write'] },
+      token: aliceToken,
+    }),
+  },
+  {
+    name: 'revoking unknown token changes nothing',
+    code: 'NOT_FOUND',
+    prepare: async () => ({
+      query: REVOKE_SERVICE_TOKEN,
+      variables: { id: '00000000-0000-4000-8000-000000000000' },
+    }),
+  },
+  {
+    name: 'revoked service token changes nothing',
+    code: 'UNAUTHENTICATED',
+    prepare: async () => {
+      const { token, id } = await createServiceToken(['users:write']);
+      await admin(REVOKE_SERVICE_TOKEN, { id });
+      return {
+        query: CREATE_USER,
+        variables: { input: { email: 'by-revoked-token@x.test', password: PASSWORD } },
+        token,
+      };
+    },
+  },
+  {
+    name: 'wrong current password changes nothing',
+    code: 'BAD_USER_INPUT',
+    // A wrong current password counts as a failed login for the caller's email.
+    expected: { 'public.login_attempts': '+1 ~1' },
+    prepare: async () => {
+      const email = 'wrong-current@x.test';
+      await createMemberOfEverySchema(email);
+      const session = await t.login(email);
+      await t.login(email);
+      await mailedResetToken(email);
+      return {
+        query: CHANGE_PASSWORD,
+        variables: { current: WRONG_PASSWORD, next: NEW_PASSWORD },
+        token: session,
+        host: ACME_HOST,
+      };
+    },
+  },
+  {
+    name: 'short new password changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'short-change@x.test';
+      await createMemberOfEverySchema(email);
+      const session = await t.login(email);
+      await t.login(email);
+      return {
+        query: CHANGE_PASSWORD,
+        variables: { current: PASSWORD, next: 'Ab-1' },
+        token: session,
+        host: ACME_HOST,
+      };
+    },
+  },
+  {
+    name: 'setting deleted user password changes nothing',
+    code: 'INACTIVE_USER',
+    prepare: async () => {
+      const email = 'deleted-set@x.test';
+      await createMemberOfEverySchema(email);
+      await admin(DELETE_USER, { email });
+      return { query: SET_PASSWORD, variables: { email, password: NEW_PASSWORD } };
+    },
+  },
+  {
+    name: 'non-admin setting password changes nothing',
+    code: 'FORBIDDEN',
+    prepare: async () => ({
+      query: SET_PASSWORD,
+      variables: { email: 'carol@x.test', password: NEW_PASSWORD },
+      token: aliceToken,
+    }),
+  },
+  {
+    name: 'throttled reset request changes nothing',
+    code: 'TOO_MANY_REQUESTS',
+    // The rejected request still counts against the email and the client address.
+    expected: { 'public.login_attempts': '~2' },
+    prepare: async () => {
+      const email = 'reset-spam@x.test';
+      await createMemberOfEverySchema(email);
+      for (let count = 0; count < t.config.loginMaxAttemptsPerEmail; count += 1) {
+        await mustSucceed(t, REQUEST_RESET, { email }, '');
+      }
+      return { query: REQUEST_RESET, variables: { email }, token: '', host: ACME_HOST };
+    },
+  },
+  {
+    name: 'throttled verification request changes nothing',
+    code: 'TOO_MANY_REQUESTS',
+    expected: { 'public.login_attempts': '~2' },
+    prepare: async () => {
+      const email = 'verify-spam@x.test';
+      await createMemberOfEverySchema(email);
+      const session = await t.login(email);
+      for (let count = 0; count < t.config.loginMaxAttemptsPerEmail; count += 1) {
+        await mailedVerificationToken(email, session);
+      }
+      return { query: REQUEST_VERIFICATION, token: session, host: GLOBEX_HOST };
+    },
+  },
+  {
+    name: 'reused reset token changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'reset-twice@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedResetToken(email);
+      await mustSucceed(t, RESET_PASSWORD, { token, next: NEW_PASSWORD }, '');
+      await t.login(email, NEW_PASSWORD);
+      await failLogin(email);
+      return {
+        query: RESET_PASSWORD,
+        variables: { token, next: 'Third-Pw-13579' },
+        token: '',
+        host: ACME_HOST,
+      };
+    },
+  },
+  {
+    name: 'expired reset token changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'reset-late@x.test';
+      await createMemberOfEverySchema(email);
+      await t.login(email);
+      await failLogin(email);
+      const token = await mailedResetToken(email);
+      await expireTokensOf(email);
+      return {
+        query: RESET_PASSWORD,
+        variables: { token, next: NEW_PASSWORD },
+        token: '',
+        host: ACME_HOST,
+      };
+    },
+  },
+  {
+    name: 'invalid reset password changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'reset-short@x.test';
+      await createMemberOfEverySchema(email);
+      await t.login(email);
+      await failLogin(email);
+      const token = await mailedResetToken(email);
+      return { query: RESET_PASSWORD, variables: { token, next: 'Ab-1' }, token: '' };
+    },
+  },
+  {
+    name: 'deleted user reset changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'reset-deleted@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedResetToken(email);
+      await admin(DELETE_USER, { email });
+      return { query: RESET_PASSWORD, variables: { token, next: NEW_PASSWORD }, token: '' };
+    },
+  },
+  {
+    name: 'failed verification undoes password reset',
+    code: 'INTERNAL_SERVER_ERROR',
+    // Marking the email verified is the last write of the reset, after the token is used, the
+    // password replaced and the sessions revoked, so all of them must roll back.
+    prepare: async () => {
+      const email = 'reset-undone@x.test';
+      await createMemberOfEverySchema(email);
+      await t.login(email);
+      await failLogin(email);
+      const token = await mailedResetToken(email);
+      await rejectVerifiedUpdates();
+      return {
+        query: RESET_PASSWORD,
+        variables: { token, next: NEW_PASSWORD },
+        token: '',
+        host: ACME_HOST,
+      };
+    },
+    cleanup: acceptVerifiedUpdates,
+  },
+  {
+    name: 'reused verification token changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'verify-twice@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedVerificationToken(email, await t.login(email));
+      await mustSucceed(t, VERIFY_EMAIL, { token }, '');
+      return { query: VERIFY_EMAIL, variables: { token }, token: '', host: GLOBEX_HOST };
+    },
+  },
+  {
+    name: 'expired verification token changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'verify-late@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedVerificationToken(email, await t.login(email));
+      await expireTokensOf(email);
+      return { query: VERIFY_EMAIL, variables: { token }, token: '', host: GLOBEX_HOST };
+    },
+  },
+  {
+    name: 'reset token verifying email changes nothing',
+    code: 'BAD_USER_INPUT',
+    prepare: async () => {
+      const email = 'verify-crossed@x.test';
+      await createMemberOfEverySchema(email);
+      const token = await mailedResetToken(email);
+      return { query: VERIFY_EMAIL, variables: { token }, token: '', host: GLOBEX_HOST };
+    },
+  },
 ];
 
 async function rejectAuditInserts(): Promise<void> {
@@ -1305,6 +1820,22 @@ async function rejectAuditInserts(): Promise<void> {
 async function acceptAuditInserts(): Promise<void> {
   await t.sql(`
     drop trigger if exists cross_schema_test_reject on public.audit_events;
+    drop function if exists public.cross_schema_test_reject();`);
+}
+
+// Rejects the update that marks an email verified, which is the last write of a password reset.
+async function rejectVerifiedUpdates(): Promise<void> {
+  await t.sql(`
+    create or replace function public.cross_schema_test_reject() returns trigger
+    language plpgsql as $$ begin raise exception 'verification rejected by the test'; end; $$;
+    create trigger cross_schema_test_reject_verified before update on public.users
+      for each row when (new.is_verified and not old.is_verified)
+      execute function public.cross_schema_test_reject();`);
+}
+
+async function acceptVerifiedUpdates(): Promise<void> {
+  await t.sql(`
+    drop trigger if exists cross_schema_test_reject_verified on public.users;
     drop function if exists public.cross_schema_test_reject();`);
 }
 
