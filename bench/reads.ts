@@ -466,7 +466,8 @@ async function startServer(databaseUrl: string, cleanups: Cleanup[]): Promise<Ap
       logLevel: 'silent',
     },
   );
-  const app = await createApp({ config, logger: createLogger(config.logLevel) });
+  // The provisioning worker stays off, so that its polling adds no statements to the counts.
+  const app = await createApp({ config, logger: createLogger(config.logLevel), worker: false });
   cleanups.push(() => app.close());
   await app.listen(0, '127.0.0.1');
 

@@ -27,6 +27,7 @@ import { graphiqlRouter, wantsGraphiql } from './http/graphiql.js';
 import { clientAddress, graphqlLimits, jsonBodyParser } from './http/limits.js';
 import { createMetrics, REQUEST_ERROR_CODE_KEY } from './http/metrics.js';
 import { readinessHandler } from './http/readiness.js';
+import { ProvisioningWorker } from './jobs/provisioning-worker.js';
 import { requestLogPlugin } from './http/request-log.js';
 import type { Logger } from './logger.js';
 import { createMailer, type DevelopmentOutbox } from './mail/index.js';
@@ -52,6 +53,11 @@ export interface AppOptions {
   tenantTypes?: TenantTypeMap;
   /** Routing cache limits, and where its LISTEN connection goes (`databaseUrl` when omitted). */
   routingCache?: RoutingCacheOptions & { listenDatabaseUrl?: string };
+  /**
+   * Runs the provisioning worker in this process; `config.worker` (TENANT_USERS_WORKER) when
+   * omitted. Turn it off when separate `tenant-users worker` processes run the queue.
+   */
+  worker?: boolean;
 }
 
 export interface App {
@@ -68,6 +74,8 @@ export interface App {
   outbox: DevelopmentOutbox | undefined;
   /** A service context for the system actor, as the CLI and tests use it. */
   systemContext(): ServiceContext;
+  /** Runs queued provisioning jobs; started by `createApp` unless the `worker` option is false. */
+  worker: ProvisioningWorker;
   /**
    * Applies pending migrations to every tenant schema, each with its tenant's type, and reports
    * per schema. The start migrates only `public` and the public tenant's schema.
@@ -95,6 +103,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger,
     extraEntities: extensionEntities(extensions),
     tenantTypes,
+    poolMax: config.poolMax,
+    poolMaxUses: config.poolMaxUses,
+    poolMaxAgeSeconds: config.poolMaxAgeSeconds,
   });
   const metrics = createMetrics(orm);
   const events = new EventBus(logger);
@@ -184,12 +195,20 @@ export async function createApp(options: AppOptions): Promise<App> {
   httpServer.on('request', expressApp);
 
   const routing = await startRoutingCache({
+    maxEntries: config.routingCacheSize,
+    ttlMs: config.routingCacheTtlSeconds * 1000,
     ...options.routingCache,
     orm,
     events,
     logger,
-    listenDatabaseUrl: options.routingCache?.listenDatabaseUrl ?? databaseUrl,
+    listenDatabaseUrl:
+      options.routingCache?.listenDatabaseUrl ?? config.listenDatabaseUrl ?? databaseUrl,
   });
+
+  const worker = new ProvisioningWorker({ systemContext, logger, listenDatabaseUrl: databaseUrl });
+  if (options.worker ?? config.worker) {
+    await worker.start();
+  }
 
   let url = '';
   return {
@@ -203,6 +222,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     generatedAdminPassword: firstStart?.generatedPassword ?? null,
     outbox,
     systemContext,
+    worker,
     migrateTenants: () => migrateAllTenants(orm.em.fork(), logger, tenantTypes),
     listen: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
@@ -215,6 +235,7 @@ export async function createApp(options: AppOptions): Promise<App> {
         });
       }),
     close: async () => {
+      await worker.stop();
       await apollo.stop();
       if (httpServer.listening) {
         await new Promise<void>((resolve) => httpServer.close(() => resolve()));

@@ -58,6 +58,19 @@ export interface Config {
   maxBodyBytes: number;
   introspection: boolean;
   graphiql: boolean;
+  /** Connection for LISTEN; it must be direct or session-pooled, never transaction-pooled. */
+  listenDatabaseUrl: string | undefined;
+  /** Domains kept in each process's routing cache; 0 looks every request up. */
+  routingCacheSize: number;
+  routingCacheTtlSeconds: number;
+  /** Maximum pooled database connections. */
+  poolMax: number;
+  /** Acquisitions after which a pooled connection is replaced; 0 turns the limit off. */
+  poolMaxUses: number;
+  /** Age in seconds after which a pooled connection is replaced; 0 turns the limit off. */
+  poolMaxAgeSeconds: number;
+  /** Run the provisioning worker inside the server process. */
+  worker: boolean;
   logLevel: LogLevel;
 }
 
@@ -141,6 +154,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxBodyBytes: reader.integer('TENANT_USERS_MAX_BODY_BYTES', 1_048_576, 1_024, 104_857_600),
     introspection: reader.boolean('TENANT_USERS_INTROSPECTION', true),
     graphiql: reader.boolean('TENANT_USERS_GRAPHIQL', true),
+    listenDatabaseUrl: reader.optionalString('TENANT_USERS_LISTEN_DATABASE_URL'),
+    routingCacheSize: reader.integer('TENANT_USERS_ROUTING_CACHE_SIZE', 10_000, 0, 1_000_000),
+    routingCacheTtlSeconds: reader.integer('TENANT_USERS_ROUTING_CACHE_TTL_SECONDS', 60, 1, 86_400),
+    poolMax: reader.integer('TENANT_USERS_POOL_MAX', 10, 1, 1_000),
+    poolMaxUses: reader.integer('TENANT_USERS_POOL_MAX_USES', 1_000, 0, 1_000_000_000),
+    poolMaxAgeSeconds: reader.integer('TENANT_USERS_POOL_MAX_AGE_SECONDS', 3_600, 0, 604_800),
+    worker: reader.boolean('TENANT_USERS_WORKER', true),
     logLevel: reader.logLevel('LOG_LEVEL', 'info'),
     ...overrides,
   };

@@ -36,8 +36,14 @@ describe('error reporting', () => {
       [id],
     );
 
+    await t.sql(
+      `insert into public.memberships (user_id, tenant_id)
+       select id, $1 from public.users where email = $2`,
+      [id, ADMIN_EMAIL],
+    );
+
     const response = await t.gql(
-      '{ currentTenant { members { totalCount } } }',
+      '{ currentTenant { members { totalCount edges { node { isStaff } } } } }',
       {},
       { host: 'broken.app.test', token: adminToken },
     );

@@ -139,6 +139,8 @@ export async function runMigrateCommandWith(
       databaseUrl: config.databaseUrl ?? embedded!.url,
       logger,
       poolMax: options.concurrency,
+      poolMaxUses: config.poolMaxUses,
+      poolMaxAgeSeconds: config.poolMaxAgeSeconds,
       tenantTypes,
     });
 

@@ -51,6 +51,9 @@ export async function openSystemServices(options: SystemServicesOptions): Promis
       logger,
       extraEntities: extensionEntities(extensions),
       tenantTypes,
+      poolMax: config.poolMax,
+      poolMaxUses: config.poolMaxUses,
+      poolMaxAgeSeconds: config.poolMaxAgeSeconds,
     });
     const events = new EventBus(logger);
     const passwords = new PasswordHasher(config.bcryptCost);

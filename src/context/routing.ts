@@ -19,7 +19,7 @@ export interface RouteRequest {
 /**
  * Finds the tenant a request is for: by the subfolder path in subfolder mode, otherwise by the
  * Host header (or `X-Forwarded-Host` behind a trusted proxy). Found tenants come from the
- * routing cache of the ORM behind `em` when one is attached; each call returns a new entity in
+ * routing cache of the ORM behind `em` when one is attached. Each call returns a new entity in
  * `em`, so a request never shares a Tenant instance with another request.
  */
 export async function routeRequest(

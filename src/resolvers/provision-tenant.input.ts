@@ -40,4 +40,13 @@ export class ProvisionTenantInput {
     description: 'Free-form data of the primary domain.',
   })
   domainMetadata?: Record<string, unknown> | null;
+
+  @Field(() => Boolean, {
+    defaultValue: true,
+    description:
+      'Create the schema before returning. False returns a PROVISIONING tenant at once and a ' +
+      'worker creates the schema, after which the tenant is ACTIVE, or FAILED with ' +
+      'provisioningError.',
+  })
+  wait!: boolean;
 }

@@ -80,6 +80,11 @@ export async function isMemberOf(ctx: ServiceContext, tenant: Tenant): Promise<b
   if (ctx.actor.kind !== 'user') {
     return false;
   }
+  // A tenant that is still provisioning, or whose provisioning failed, has no schema and so no
+  // members yet.
+  if (tenant.status !== 'ACTIVE') {
+    return false;
+  }
 
   return (await ctx.loaders.memberFlags(tenant.schemaName, ctx.actor.user.id)) !== null;
 }
@@ -171,6 +176,10 @@ export async function requireTenantReader(ctx: ServiceContext, tenant: Tenant): 
   requireCaller(ctx);
   if (ctx.actor.kind === 'service') {
     requireTokenAccess(ctx.actor.token, 'tenants:read', [tenant]);
+    return;
+  }
+  // The owner of a tenant still provisioning is no member yet, but may follow its status.
+  if (ctx.actor.kind === 'user' && ctx.actor.user.id === tenant.ownerId) {
     return;
   }
   if ((await isMemberOf(ctx, tenant)) || (await isPlatformStaff(ctx))) {

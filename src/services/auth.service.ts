@@ -1,6 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { EntityDictionary } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
+import { runSql } from '../db/sql.js';
 import { Session, User } from '../entities/index.js';
 import { AppError, badInput, unauthenticated } from '../errors.js';
 import { requirePlatformAdmin, requireUser } from './access.js';
@@ -159,17 +161,21 @@ export async function authenticate(em: EntityManager, token: string | undefined)
     return { kind: 'anonymous' };
   }
 
-  const session = await em.findOne(Session, {
-    tokenHash: hashToken(token),
-    revokedAt: null,
-    expiresAt: { $gt: new Date() },
-  });
-  const user = session ? await em.findOne(User, { id: session.userId, isActive: true }) : null;
-  if (!session || !user) {
+  // One statement for the session and its user; expiry is checked on the database clock.
+  const [row] = await runSql<EntityDictionary<User> & { session_id: string }>(
+    em,
+    `select s.id as session_id, u.* from public.sessions s
+     join public.users u on u.id = s.user_id
+     where s.token_hash = ? and s.revoked_at is null and s.expires_at > now() and u.is_active`,
+    [hashToken(token)],
+  );
+  if (!row) {
     throw unauthenticated();
   }
 
-  return { kind: 'user', user, sessionId: session.id };
+  const { session_id: sessionId, ...user } = row;
+
+  return { kind: 'user', user: em.map(User, user), sessionId };
 }
 
 /** Clears the email's counter and takes the attempt back from the client address's counter. */

@@ -4,9 +4,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { Domain, Membership, Tenant, User } from '../entities/index.js';
 import { AppError, forbidden, notFound } from '../errors.js';
-import { insertMemberPermissions, setMemberSuperuser } from '../db/member-permissions.js';
-import { tenantSchemaSql } from '../db/migrator.js';
-import { quoteIdent, runSql } from '../db/sql.js';
+import { setMemberSuperuser } from '../db/member-permissions.js';
 import {
   isPlatformAdmin,
   requirePlatformAdmin,
@@ -22,7 +20,12 @@ import {
   requireActiveUser,
   requirePublicTenant,
 } from './lookups.js';
-import { inTransaction, type ServiceContext } from './service-context.js';
+import {
+  enqueueProvisioning,
+  installTenantSchema,
+  requireFreeSchema,
+} from './provisioning-jobs.js';
+import { actorId, inTransaction, type ServiceContext } from './service-context.js';
 import { DEFAULT_TENANT_TYPE, migrationsOfType } from './tenant-types.js';
 import { validateSchemaName, validateSlug, validateTenantName } from './validation.js';
 
@@ -36,13 +39,17 @@ export interface ProvisionTenantInput {
   isSuperuser?: boolean;
   metadata?: Record<string, unknown> | null;
   domainMetadata?: Record<string, unknown> | null;
+  /** False to queue the schema creation and return a `PROVISIONING` tenant at once. */
+  wait?: boolean;
 }
 
 type RecordEvent = (event: DomainEvent) => void;
 
 /**
  * Creates a tenant with its primary domain, schema, tables and owner membership in one
- * transaction, so a failure at any step leaves nothing behind.
+ * transaction, so a failure at any step leaves nothing behind. With `wait: false`, the same
+ * transaction writes the tenant as `PROVISIONING`, its domain and a job in the provisioning
+ * queue, and a worker creates the rest later (see provisioning-jobs.ts).
  */
 export async function provisionTenant(
   ctx: ServiceContext,
@@ -61,6 +68,13 @@ export async function provisionTenant(
   requireVerifiedOwner(ctx, owner);
   const schemaName = input.schemaName ?? deriveSchemaName(input.slug);
   const domainName = primaryDomainOf(input.slug, ctx);
+  const plan = {
+    ownerId: owner.id,
+    isStaff: input.isStaff ?? false,
+    isSuperuser: input.isSuperuser ?? true,
+    actorId: actorId(ctx.actor) ?? null,
+  };
+  const queued = input.wait === false;
 
   const tenant = await inTransaction(ctx, async (tx, record) => {
     const created = tx.create(Tenant, {
@@ -70,6 +84,7 @@ export async function provisionTenant(
       tenantType,
       ownerId: owner.id,
       metadata: input.metadata ?? {},
+      status: queued ? 'PROVISIONING' : 'ACTIVE',
     });
     await tx.persist(created).flush();
 
@@ -82,14 +97,14 @@ export async function provisionTenant(
     });
     await tx.flush();
 
-    await createSchema(tx, schemaName, migrations);
-    tx.create(Membership, { tenantId: created.id, userId: owner.id });
-    await tx.flush();
-    await insertMemberPermissions(tx, schemaName, owner.id, {
-      isStaff: input.isStaff ?? false,
-      isSuperuser: input.isSuperuser ?? true,
-    });
+    if (queued) {
+      // Checked now as well, so that a taken schema name is rejected before anything is queued.
+      await requireFreeSchema(tx, schemaName);
+      await enqueueProvisioning(tx, created, plan);
+      return created;
+    }
 
+    await installTenantSchema(tx, created, plan, migrations);
     record({
       type: 'tenantProvisioned',
       tenantId: created.id,
@@ -100,7 +115,10 @@ export async function provisionTenant(
     return created;
   });
 
-  ctx.logger.info({ slug: tenant.slug, schema: schemaName }, 'tenant provisioned');
+  ctx.logger.info(
+    { slug: tenant.slug, schema: schemaName, status: tenant.status },
+    queued ? 'tenant provisioning queued' : 'tenant provisioned',
+  );
 
   return tenant;
 }
@@ -222,26 +240,6 @@ async function requireFreeDomain(tx: EntityManager, domain: string): Promise<voi
       field: 'slug',
     });
   }
-}
-
-async function createSchema(
-  tx: EntityManager,
-  schemaName: string,
-  migrations: ReturnType<typeof migrationsOfType>,
-): Promise<void> {
-  const existing = await runSql(tx, 'select 1 from pg_namespace where lower(nspname) = lower(?)', [
-    schemaName,
-  ]);
-  if (existing.length > 0) {
-    throw new AppError('ALREADY_EXISTS', `The schema "${schemaName}" already exists.`, {
-      field: 'schemaName',
-    });
-  }
-
-  await runSql(
-    tx,
-    `create schema ${quoteIdent(schemaName)};\n${tenantSchemaSql(schemaName, migrations)}`,
-  );
 }
 
 /** Soft-deletes a tenant named by slug; allowed to its owner and to platform admins. */

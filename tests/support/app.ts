@@ -4,6 +4,7 @@ import pg from 'pg';
 import type { DestinationStream } from 'pino';
 import { inject } from 'vitest';
 
+import { routingCacheOf } from '../../src/context/routing-cache.js';
 import { createApp, type App } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
 import type { Extension } from '../../src/extensions.js';
@@ -108,7 +109,14 @@ export async function startTestApp(
     db,
     gql,
     login,
-    sql: async (text, params = []) => (await db.query(text, params)).rows,
+    sql: async (text, params = []) => {
+      const rows = (await db.query(text, params)).rows;
+      // A change made here reaches the server's routing cache by NOTIFY, asynchronously; wait
+      // until it is applied so that the next request sees it.
+      await routingCacheOf(app.orm.em)?.sync();
+
+      return rows;
+    },
     close: async () => {
       await app.close();
       await db.end();

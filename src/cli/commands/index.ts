@@ -8,6 +8,7 @@ import { listTenantsCommand } from './list-tenants.js';
 import { listUsersCommand } from './list-users.js';
 import { migrateCommand } from './migrate.js';
 import { provisionTenantCommand } from './provision-tenant.js';
+import { workerCommand } from './worker.js';
 
 /** Every command of the CLI, in the order the help text lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -20,4 +21,5 @@ export const COMMANDS: readonly Command[] = [
   deleteTenantCommand,
   listTenantsCommand,
   listUsersCommand,
+  workerCommand,
 ];
