@@ -33,17 +33,26 @@ async function main(): Promise<void> {
         dataDir: config.dataDir,
         logger: logger.child({ module: 'embedded-postgres' }),
       });
-  const app = await createApp({ config, logger, databaseUrl: config.databaseUrl ?? embedded?.url });
-  const url = await app.listen();
-
-  if (app.generatedAdminPassword) {
-    // Printed once, on the first start only; it is stored hashed and cannot be shown again.
-    process.stdout.write(
-      `\nPlatform admin: ${config.adminEmail}\nGenerated password: ${app.generatedAdminPassword}\n` +
-        'Store it now; it is not shown again.\n\n',
-    );
+  let app: App | undefined;
+  try {
+    app = await createApp({ config, logger, databaseUrl: config.databaseUrl ?? embedded?.url });
+    if (app.generatedAdminPassword) {
+      // Printed once, on the first start only, and before listening, so that a port already in
+      // use does not lose it. It is stored hashed and cannot be shown again.
+      process.stdout.write(
+        `\nPlatform admin: ${config.adminEmail}\n` +
+          `Generated password: ${app.generatedAdminPassword}\n` +
+          'Store it now; it is not shown again.\n\n',
+      );
+    }
+    const url = await app.listen();
+    process.stdout.write(`GraphiQL: ${url.replace('127.0.0.1', 'localhost')}/graphql\n`);
+  } catch (error) {
+    // The embedded PostgreSQL is a child process that outlives this one unless it is stopped.
+    await app?.close().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
   }
-  process.stdout.write(`GraphiQL: ${url.replace('127.0.0.1', 'localhost')}/graphql\n`);
 
   handleShutdownSignals(app, embedded, logger);
 }
@@ -82,9 +91,6 @@ function handleShutdownSignals(
   };
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    // embedded-postgres registers its own handlers that stop PostgreSQL and exit at once; this
-    // handler closes the HTTP server and the pool first, then stops PostgreSQL itself.
-    process.removeAllListeners(signal);
     process.on(signal, onSignal);
   }
 }

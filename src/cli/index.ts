@@ -123,10 +123,13 @@ function commandNames(): string {
 export async function main(): Promise<void> {
   // Loaded here rather than at module scope, so that `runCli` never reads a .env file.
   await import('dotenv/config');
-  process.exitCode = await runCli(process.argv.slice(2), {
+  const exitCode = await runCli(process.argv.slice(2), {
     stdout: process.stdout,
     stderr: process.stderr,
     stdin: process.stdin,
     env: process.env,
   });
+  // Exits explicitly: a pool or listener a command left open must not keep the process alive,
+  // and nothing after this may replace the exit code.
+  process.exit(exitCode);
 }

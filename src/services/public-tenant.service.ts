@@ -103,6 +103,12 @@ export async function ensurePublicTenant(
   ctx: ServiceContext,
 ): Promise<{ email: string; generatedPassword: string | null } | null> {
   if (await ctx.em.count(Tenant, { schemaName: 'public' })) {
+    if (ctx.config.adminPassword !== undefined) {
+      ctx.logger.warn(
+        'TENANT_USERS_ADMIN_PASSWORD is ignored: the platform admin exists already. ' +
+          'Change the password with the setPassword mutation or resetPassword instead.',
+      );
+    }
     return null;
   }
 
