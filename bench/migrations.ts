@@ -14,11 +14,7 @@
  * temporary directory. The bench database is dropped at the end.
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import type { MikroORM } from '@mikro-orm/postgresql';
@@ -26,7 +22,6 @@ import pg from 'pg';
 
 import { runMigrateCommandWith } from '../src/cli/migrate.js';
 import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { tenantMigrations } from '../src/db/migrations/tenant/index.js';
 import type { Migration } from '../src/db/migrations/types.js';
 import { migratePublic, tenantSchemaSql } from '../src/db/migrator.js';
@@ -34,14 +29,27 @@ import { createOrm } from '../src/db/orm.js';
 import { quoteIdent } from '../src/db/sql.js';
 import { runTenantMigrations } from '../src/db/tenant-migration-runner.js';
 import { createLogger } from '../src/logger.js';
+import {
+  createBenchDatabase,
+  databaseServerUrl,
+  runCleanups,
+  type Cleanup,
+} from './support/database.js';
+import {
+  describeMachine,
+  formatLoadAverage,
+  median,
+  positiveInteger,
+  runBenchmark,
+  saveReport,
+  timed,
+} from './support/report.js';
 
 const silent = createLogger('silent');
 
 // Schemas created per setup transaction. Each schema takes dozens of relation locks, which must
 // fit in PostgreSQL's shared lock table.
 const SETUP_BATCH = 20;
-
-type Cleanup = () => Promise<void>;
 
 interface Options {
   tenants: number;
@@ -92,19 +100,15 @@ async function main(): Promise<void> {
 
     const report = {
       options,
-      machine: await describeMachine(pool, loadAtStart),
+      machine: describeMachine(await readSettings(pool), loadAtStart),
       setupMs,
       noop,
       pending,
     };
     printReport(report);
-    await saveReport(report);
+    await saveReport('migrations', 'runs', report);
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => {
-        process.stderr.write(`Cleanup failed: ${(error as Error).message}\n`);
-      });
-    }
+    await runCleanups(cleanups);
   }
 }
 
@@ -117,19 +121,14 @@ function readOptions(): Options {
       'noop-runs': { type: 'string', default: '5' },
     },
   });
-  const positive = (name: string, raw: string) => {
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < 1) {
-      throw new Error(`--${name} must be a positive integer, got "${raw}"`);
-    }
-    return value;
-  };
 
   return {
-    tenants: positive('tenants', values.tenants),
-    concurrencies: values.concurrency.split(',').map((item) => positive('concurrency', item)),
-    rounds: positive('rounds', values.rounds),
-    noopRuns: positive('noop-runs', values['noop-runs']),
+    tenants: positiveInteger('tenants', values.tenants),
+    concurrencies: values.concurrency
+      .split(',')
+      .map((item) => positiveInteger('concurrency', item)),
+    rounds: positiveInteger('rounds', values.rounds),
+    noopRuns: positiveInteger('noop-runs', values['noop-runs']),
   };
 }
 
@@ -246,79 +245,9 @@ function discardIo() {
   return { stdout: sink(), stderr: sink() };
 }
 
-/** URL of a superuser connection to the database server, starting an embedded one if needed. */
-async function databaseServerUrl(cleanups: Cleanup[]): Promise<string> {
-  const configured = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-  if (configured) {
-    return configured;
-  }
-
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tenant-users-bench-pg-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const server = await startEmbeddedPostgres({ dataDir });
-  cleanups.push(server.stop);
-
-  return server.url;
-}
-
-async function createBenchDatabase(serverUrl: string, cleanups: Cleanup[]): Promise<string> {
-  const name = `tenant_users_bench_${randomBytes(6).toString('hex')}`;
-  await runAdminStatement(serverUrl, `CREATE DATABASE ${quoteIdent(name)}`);
-  cleanups.push(() =>
-    runAdminStatement(serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
-  );
-
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-
-  return url.toString();
-}
-
-// CREATE DATABASE and DROP DATABASE cannot run in a transaction, so each gets its own connection.
-async function runAdminStatement(serverUrl: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-async function timed(work: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await work();
-
-  return performance.now() - start;
-}
-
-async function describeMachine(pool: pg.Pool, loadAtStart: number) {
-  const settings = await pool.query<{ name: string; setting: string }>(
-    `select name, setting from pg_settings
-     where name in ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync')`,
-  );
-
-  return {
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-    node: process.version,
-    postgres: Object.fromEntries(settings.rows.map((row) => [row.name, row.setting])),
-    /** One-minute load averages. Other processes on the machine add noise. */
-    loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-  };
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-
-  return sorted.length % 2 === 0 ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle];
-}
-
 function printReport(report: {
   options: Options;
-  machine: Awaited<ReturnType<typeof describeMachine>>;
+  machine: ReturnType<typeof describeMachine<Record<string, string>>>;
   setupMs: number;
   noop: NoopRun[];
   pending: PendingRun[];
@@ -329,8 +258,7 @@ function printReport(report: {
     `tenant schemas: ${tenants}, created in ${(report.setupMs / 1000).toFixed(1)} s`,
     `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
       `Node ${machine.node}, PostgreSQL ${machine.postgres.server_version}`,
-    `one-minute load average: ${machine.loadAverage.start.toFixed(2)} at start, ` +
-      `${machine.loadAverage.end.toFixed(2)} at end`,
+    formatLoadAverage(machine.loadAverage),
     '',
     `Nothing pending, ${noop.length} runs (median, min, max):`,
     `- runner: ${summary(
@@ -369,20 +297,14 @@ function summary(values: readonly number[], tenants: number): string {
   );
 }
 
-/** Writes the options, the machine facts and every run to bench/results/, which git ignores. */
-async function saveReport(report: object): Promise<void> {
-  const resultsDir = path.join(import.meta.dirname, 'results');
-  await mkdir(resultsDir, { recursive: true });
-  const stamp = new Date().toISOString().replaceAll(':', '-');
-  const file = path.join(resultsDir, `migrations-${stamp}.json`);
-  await writeFile(file, JSON.stringify(report, null, 2));
+/** Reads the server settings that change how fast DDL commits. */
+async function readSettings(pool: pg.Pool): Promise<Record<string, string>> {
+  const settings = await pool.query<{ name: string; setting: string }>(
+    `select name, setting from pg_settings
+     where name in ('server_version', 'shared_buffers', 'synchronous_commit', 'fsync')`,
+  );
 
-  process.stdout.write(`runs: ${path.relative(process.cwd(), file)}\n`);
+  return Object.fromEntries(settings.rows.map((row) => [row.name, row.setting]));
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `The benchmark failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runBenchmark(main);

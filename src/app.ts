@@ -10,7 +10,6 @@ import type { MikroORM } from '@mikro-orm/postgresql';
 
 import type { Config } from './config.js';
 import { createRequestContext, type RequestContext } from './context/context.js';
-import { Loaders } from './context/loaders.js';
 import { startRoutingCache, type RoutingCacheOptions } from './context/routing-cache.js';
 import { createOrm } from './db/orm.js';
 import { migrateAllTenants, migratePublic, type TenantMigrationReport } from './db/migrator.js';
@@ -35,7 +34,7 @@ import { createSchema } from './resolvers/schema.js';
 import { EventBus } from './services/events.js';
 import { PasswordHasher } from './services/passwords.js';
 import { ensurePublicTenant } from './services/public-tenant.service.js';
-import type { ServiceContext } from './services/service-context.js';
+import { createSystemContextFactory, type ServiceContext } from './services/service-context.js';
 import type { TenantTypeMap, TenantTypeRegistry } from './services/tenant-types.js';
 
 export interface AppOptions {
@@ -111,19 +110,14 @@ export async function createApp(options: AppOptions): Promise<App> {
   const events = new EventBus(logger);
   const passwords = new PasswordHasher(config.bcryptCost);
   const { mailer, outbox } = createMailer(config, logger);
-  const systemContext = (): ServiceContext => {
-    const em = orm.em.fork();
-    return {
-      em,
-      config,
-      logger,
-      events,
-      passwords,
-      mailer,
-      actor: { kind: 'system' },
-      loaders: new Loaders(em),
-    };
-  };
+  const systemContext = createSystemContextFactory({
+    em: orm.em,
+    config,
+    logger,
+    events,
+    passwords,
+    mailer,
+  });
 
   subscribeExtensions(events, extensions, { logger, systemContext });
 

@@ -2,9 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import type { DomainEvent } from '../src/services/events.js';
 import { ADMIN_EMAIL, errorCode, PASSWORD, startTestApp, type TestApp } from './support/app.js';
+import { expectRejected } from './support/assertions.js';
 import {
   CREATE_USER,
-  databaseSnapshot,
   DELETE_USER,
   mustSucceed,
   provision,
@@ -111,33 +111,6 @@ describe('transferTenantOwnership', () => {
     return rows.map((row) => row.name);
   }
 
-  async function auditCount(): Promise<number> {
-    const [row] = await t.sql<{ count: string }>('select count(*) from public.audit_events');
-
-    return Number(row.count);
-  }
-
-  /** Runs a call that must fail with `code` and checks that the database did not change. */
-  async function expectRejected(
-    query: string,
-    variables: Record<string, unknown>,
-    options: { token?: string; host?: string },
-    code: string,
-    field?: string,
-  ): Promise<void> {
-    const before = await databaseSnapshot(t);
-    const auditBefore = await auditCount();
-
-    const response = await t.gql(query, variables, options);
-
-    expect(errorCode(response), JSON.stringify(response.body)).toBe(code);
-    if (field !== undefined) {
-      expect(response.body.errors?.[0]?.extensions?.field).toBe(field);
-    }
-    expect(await databaseSnapshot(t)).toEqual(before);
-    expect(await auditCount()).toBe(auditBefore);
-  }
-
   async function transferAs(
     token: string,
     tenant: string | null,
@@ -153,24 +126,28 @@ describe('transferTenantOwnership', () => {
     const carol = await t.login('carol@x.test');
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'carol@x.test' },
       { token: bob },
       'FORBIDDEN',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { email: 'bob@x.test' },
       { token: bob, host: 'acme.app.test' },
       'FORBIDDEN',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'carol@x.test' },
       { token: carol },
       'FORBIDDEN',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'carol@x.test' },
       {},
@@ -218,15 +195,23 @@ describe('transferTenantOwnership', () => {
   it('previous owner loses owner rights', async () => {
     const alice = await t.login('alice@x.test');
 
-    await expectRejected(DELETE_TENANT, { tenant: 'acme' }, { token: alice }, 'FORBIDDEN');
-    await expectRejected(DELETE_TENANT, {}, { token: alice, host: 'acme.app.test' }, 'FORBIDDEN');
+    await expectRejected(t, DELETE_TENANT, { tenant: 'acme' }, { token: alice }, 'FORBIDDEN');
     await expectRejected(
+      t,
+      DELETE_TENANT,
+      {},
+      { token: alice, host: 'acme.app.test' },
+      'FORBIDDEN',
+    );
+    await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'alice@x.test' },
       { token: alice },
       'FORBIDDEN',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'carol@x.test' },
       { token: alice },
@@ -238,12 +223,14 @@ describe('transferTenantOwnership', () => {
     const bob = await t.login('bob@x.test');
 
     await expectRejected(
+      t,
       REMOVE_USER_FROM_TENANT,
       { tenant: 'acme', email: 'bob@x.test' },
       { token: bob },
       'OWNER_CANNOT_BE_REMOVED',
     );
     await expectRejected(
+      t,
       REMOVE_USER_FROM_TENANT,
       { tenant: 'acme', email: 'bob@x.test' },
       { token: f.adminToken },
@@ -283,12 +270,14 @@ describe('transferTenantOwnership', () => {
     const carol = await t.login('carol@x.test');
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'dave@x.test' },
       { token: carol },
       'INACTIVE_USER',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'dave@x.test' },
       { token: f.adminToken },
@@ -300,6 +289,7 @@ describe('transferTenantOwnership', () => {
     const carol = await t.login('carol@x.test');
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'carol@x.test' },
       { token: carol },
@@ -307,6 +297,7 @@ describe('transferTenantOwnership', () => {
       'newOwnerEmail',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'Carol@X.TEST' },
       { token: f.adminToken },
@@ -319,12 +310,14 @@ describe('transferTenantOwnership', () => {
     const carol = await t.login('carol@x.test');
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'nosuch', email: 'bob@x.test' },
       { token: carol },
       'NOT_FOUND',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'nobody@x.test' },
       { token: carol },
@@ -332,6 +325,7 @@ describe('transferTenantOwnership', () => {
       'newOwnerEmail',
     );
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'not an email' },
       { token: carol },
@@ -350,6 +344,7 @@ describe('transferTenantOwnership', () => {
     await mustSucceed(t, DELETE_TENANT, { tenant: 'cyberdyne' }, carol);
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'cyberdyne', email: 'bob@x.test' },
       { token: f.adminToken },
@@ -503,6 +498,7 @@ describe('transferTenantOwnership', () => {
     });
     const carol = await t.login('carol@x.test');
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'acme', email: 'bob@x.test' },
       { token: f.adminToken },
@@ -527,6 +523,7 @@ describe('transferTenantOwnership', () => {
     const bob = await t.login('bob@x.test');
 
     await expectRejected(
+      t,
       TRANSFER,
       { tenant: 'initech', email: 'bob@x.test' },
       { token: bob, host: 'globex.app.test' },

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { createSuperuser } from '../src/services/user-lifecycle.service.js';
 import { ADMIN_EMAIL, errorCode, PASSWORD, startTestApp, type TestApp } from './support/app.js';
+import { expectRejected } from './support/assertions.js';
 import {
   ADD_USER_TO_TENANT,
   CREATE_USER,
-  databaseSnapshot,
   DELETE_USER,
   mustSucceed,
   provision,
@@ -125,33 +125,6 @@ describe('tenant and user lifecycle', () => {
     return rows.map((row) => row.type);
   }
 
-  async function auditCount(): Promise<number> {
-    const [row] = await t.sql<{ count: string }>('select count(*) from public.audit_events');
-
-    return Number(row.count);
-  }
-
-  /** Runs a call that must fail with `code` and checks that the database did not change. */
-  async function expectRejected(
-    query: string,
-    variables: Record<string, unknown>,
-    options: { token?: string; host?: string },
-    code: string,
-    field?: string,
-  ): Promise<void> {
-    const before = await databaseSnapshot(t);
-    const auditBefore = await auditCount();
-
-    const response = await t.gql(query, variables, options);
-
-    expect(errorCode(response), JSON.stringify(response.body)).toBe(code);
-    if (field !== undefined) {
-      expect(response.body.errors?.[0]?.extensions?.field).toBe(field);
-    }
-    expect(await databaseSnapshot(t)).toEqual(before);
-    expect(await auditCount()).toBe(auditBefore);
-  }
-
   async function createUser(email: string, extra: Record<string, unknown> = {}): Promise<void> {
     await mustSucceed(
       t,
@@ -174,30 +147,39 @@ describe('tenant and user lifecycle', () => {
       const alice = await t.login('alice@x.test');
       const bob = await t.login('bob@x.test');
 
-      await expectRejected(DELETE_TENANT, { tenant: 'globex' }, { token: alice }, 'FORBIDDEN');
+      await expectRejected(t, DELETE_TENANT, { tenant: 'globex' }, { token: alice }, 'FORBIDDEN');
       await expectRejected(
+        t,
         DELETE_TENANT,
         {},
         { token: alice, host: 'globex.app.test' },
         'FORBIDDEN',
       );
       await expectRejected(
+        t,
         DELETE_TENANT,
         { tenant: 'acme' },
         { token: bob, host: 'acme.app.test' },
         'FORBIDDEN',
       );
-      await expectRejected(DELETE_TENANT, { tenant: 'globex' }, {}, 'UNAUTHENTICATED');
+      await expectRejected(t, DELETE_TENANT, { tenant: 'globex' }, {}, 'UNAUTHENTICATED');
     });
 
     it('public tenant cannot be deleted', async () => {
       await expectRejected(
+        t,
         DELETE_TENANT,
         { tenant: 'public' },
         { token: f.adminToken },
         'PUBLIC_TENANT_PROTECTED',
       );
-      await expectRejected(DELETE_TENANT, {}, { token: f.adminToken }, 'PUBLIC_TENANT_PROTECTED');
+      await expectRejected(
+        t,
+        DELETE_TENANT,
+        {},
+        { token: f.adminToken },
+        'PUBLIC_TENANT_PROTECTED',
+      );
     });
 
     it('deleted tenant stops routing, keeps data', async () => {
@@ -282,12 +264,14 @@ describe('tenant and user lifecycle', () => {
       const bob = await t.login('bob@x.test');
 
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'globex', owner: 'bob@x.test' },
         { token: bob },
         'FORBIDDEN',
       );
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'globex', owner: 'bob@x.test' },
         {},
@@ -297,6 +281,7 @@ describe('tenant and user lifecycle', () => {
 
     it('rejects restore of active tenant', async () => {
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'acme', owner: 'alice@x.test' },
         { token: f.adminToken },
@@ -304,6 +289,7 @@ describe('tenant and user lifecycle', () => {
         'tenant',
       );
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'public', owner: ADMIN_EMAIL },
         { token: f.adminToken },
@@ -317,12 +303,14 @@ describe('tenant and user lifecycle', () => {
       await mustSucceed(t, DELETE_USER, { email: 'dave@x.test' }, f.adminToken);
 
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'globex', owner: 'dave@x.test' },
         { token: f.adminToken },
         'INACTIVE_USER',
       );
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'globex', owner: 'nobody@x.test' },
         { token: f.adminToken },
@@ -330,6 +318,7 @@ describe('tenant and user lifecycle', () => {
         'ownerEmail',
       );
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'nosuch', owner: 'bob@x.test' },
         { token: f.adminToken },
@@ -339,6 +328,7 @@ describe('tenant and user lifecycle', () => {
 
     it('deleted tenant keeps its domain', async () => {
       await expectRejected(
+        t,
         PROVISION_TENANT,
         { input: { name: 'Globex again', slug: 'globex', ownerEmail: 'carol@x.test' } },
         { token: f.adminToken },
@@ -355,6 +345,7 @@ describe('tenant and user lifecycle', () => {
       );
 
       await expectRejected(
+        t,
         RESTORE_TENANT,
         { tenant: 'globex', owner: 'bob@x.test' },
         { token: f.adminToken },
@@ -420,12 +411,14 @@ describe('tenant and user lifecycle', () => {
       const carol = await t.login('carol@x.test');
 
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'wayne', confirm: 'wayne' },
         { token: carol },
         'FORBIDDEN',
       );
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'wayne', confirm: 'wayne' },
         {},
@@ -435,6 +428,7 @@ describe('tenant and user lifecycle', () => {
 
     it('rejects purge of active tenant', async () => {
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'acme', confirm: 'acme' },
         { token: f.adminToken },
@@ -447,6 +441,7 @@ describe('tenant and user lifecycle', () => {
     it('rejects purge without matching confirmSlug', async () => {
       for (const confirm of ['acme', 'WAYNE', ' wayne', '']) {
         await expectRejected(
+          t,
           PURGE_TENANT,
           { tenant: 'wayne', confirm },
           { token: f.adminToken },
@@ -459,12 +454,14 @@ describe('tenant and user lifecycle', () => {
 
     it('public tenant cannot be purged', async () => {
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'public', confirm: 'public' },
         { token: f.adminToken },
         'PUBLIC_TENANT_PROTECTED',
       );
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'nosuch', confirm: 'nosuch' },
         { token: f.adminToken },
@@ -495,6 +492,7 @@ describe('tenant and user lifecycle', () => {
       );
       expect(await auditTypes(wayne.id)).toContain('tenantPurged');
       await expectRejected(
+        t,
         PURGE_TENANT,
         { tenant: 'wayne', confirm: 'wayne' },
         { token: f.adminToken },
@@ -575,16 +573,18 @@ describe('tenant and user lifecycle', () => {
       await mustSucceed(t, DELETE_USER, { email: 'fay@x.test' }, f.adminToken);
 
       await expectRejected(
+        t,
         RESTORE_USER,
         { email: 'fay@x.test' },
         { token: await t.login('bob@x.test') },
         'FORBIDDEN',
       );
-      await expectRejected(RESTORE_USER, { email: 'fay@x.test' }, {}, 'UNAUTHENTICATED');
+      await expectRejected(t, RESTORE_USER, { email: 'fay@x.test' }, {}, 'UNAUTHENTICATED');
     });
 
     it('rejects restore of active or unknown user', async () => {
       await expectRejected(
+        t,
         RESTORE_USER,
         { email: 'bob@x.test' },
         { token: f.adminToken },
@@ -592,6 +592,7 @@ describe('tenant and user lifecycle', () => {
         'email',
       );
       await expectRejected(
+        t,
         RESTORE_USER,
         { email: 'nobody@x.test' },
         { token: f.adminToken },
@@ -602,6 +603,7 @@ describe('tenant and user lifecycle', () => {
 
     it('restored email stays taken', async () => {
       await expectRejected(
+        t,
         CREATE_USER,
         { input: { email: 'erin@x.test', password: PASSWORD } },
         { token: f.adminToken },
@@ -634,12 +636,14 @@ describe('tenant and user lifecycle', () => {
 
     it('createSuperuser requires platform admin', async () => {
       await expectRejected(
+        t,
         CREATE_SUPERUSER,
         { email: 'hal@x.test', password: PASSWORD },
         { token: await t.login('bob@x.test') },
         'FORBIDDEN',
       );
       await expectRejected(
+        t,
         CREATE_SUPERUSER,
         { email: 'hal@x.test', password: PASSWORD },
         {},
@@ -649,6 +653,7 @@ describe('tenant and user lifecycle', () => {
 
     it('rejects taken email or weak password', async () => {
       await expectRejected(
+        t,
         CREATE_SUPERUSER,
         { email: 'BOB@x.test', password: PASSWORD },
         { token: f.adminToken },
@@ -656,6 +661,7 @@ describe('tenant and user lifecycle', () => {
         'email',
       );
       await expectRejected(
+        t,
         CREATE_SUPERUSER,
         { email: 'hal@x.test', password: 'short' },
         { token: f.adminToken },

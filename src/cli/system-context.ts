@@ -1,5 +1,4 @@
 import type { Config } from '../config.js';
-import { Loaders } from '../context/loaders.js';
 import { migratePublic } from '../db/migrator.js';
 import { createOrm } from '../db/orm.js';
 import {
@@ -12,7 +11,7 @@ import type { Logger } from '../logger.js';
 import { createMailer } from '../mail/index.js';
 import { EventBus } from '../services/events.js';
 import { PasswordHasher } from '../services/passwords.js';
-import type { ServiceContext } from '../services/service-context.js';
+import { createSystemContextFactory, type ServiceContext } from '../services/service-context.js';
 import type { TenantTypeMap } from '../services/tenant-types.js';
 import { connectDatabase } from './database.js';
 
@@ -58,19 +57,14 @@ export async function openSystemServices(options: SystemServicesOptions): Promis
     const events = new EventBus(logger);
     const passwords = new PasswordHasher(config.bcryptCost);
     const { mailer } = createMailer(config, logger);
-    const systemContext = (): ServiceContext => {
-      const em = orm.em.fork();
-      return {
-        em,
-        config,
-        logger,
-        events,
-        passwords,
-        mailer,
-        actor: { kind: 'system' },
-        loaders: new Loaders(em),
-      };
-    };
+    const systemContext = createSystemContextFactory({
+      em: orm.em,
+      config,
+      logger,
+      events,
+      passwords,
+      mailer,
+    });
     subscribeExtensions(events, extensions, { logger, systemContext });
 
     try {

@@ -1,6 +1,7 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import { badInput } from '../errors.js';
+import { QUALIFIED_NAME } from './permission-tables.js';
 import { quoteIdent, runSql } from './sql.js';
 
 /**
@@ -44,11 +45,11 @@ export async function loadMemberFlags(
        array(select g.name from ${s}.user_tenant_permissions_groups ug
              join ${s}.groups g on g.id = ug.group_id
              where ug.user_permissions_id = p.id order by g.name) as groups,
-       array(select pm.app_label || '.' || pm.codename
+       array(select ${QUALIFIED_NAME}
              from ${s}.user_tenant_permissions_permissions up
              join ${s}.permissions pm on pm.id = up.permission_id
              where up.user_permissions_id = p.id) as direct_permissions,
-       array(select pm.app_label || '.' || pm.codename
+       array(select ${QUALIFIED_NAME}
              from ${s}.user_tenant_permissions_groups ug
              join ${s}.group_permissions gp on gp.group_id = ug.group_id
              join ${s}.permissions pm on pm.id = gp.permission_id

@@ -40,7 +40,7 @@ export interface MemberRow {
 }
 
 /** SQL expression of a permission's `app_label.codename`, for the `permissions` alias `pm`. */
-const QUALIFIED_NAME = `pm.app_label || '.' || pm.codename`;
+export const QUALIFIED_NAME = `pm.app_label || '.' || pm.codename`;
 
 /** Returns the tenant's permission catalog, sorted by app label and codename. */
 export async function selectPermissionCatalog(

@@ -40,6 +40,24 @@ export function decodeCursor(cursor: string | null | undefined): CursorPosition 
   return position;
 }
 
+/**
+ * Narrows an ORM filter to the rows after `cursor` in (createdAt, id) order; returns `scope`
+ * unchanged without a cursor.
+ */
+export function afterCursor<S extends object>(scope: S, cursor: CursorPosition | undefined) {
+  if (!cursor) {
+    return scope;
+  }
+
+  return {
+    ...scope,
+    $or: [
+      { createdAt: { $gt: cursor.createdAt } },
+      { createdAt: cursor.createdAt, id: { $gt: cursor.id } },
+    ],
+  };
+}
+
 /** Checks `first` and returns the page size. */
 export function pageSize(first: number | null | undefined): number {
   const size = first ?? DEFAULT_PAGE_SIZE;

@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import type { Config } from '../config.js';
 import type { ServiceToken, User } from '../entities/index.js';
 import type { Logger } from '../logger.js';
-import type { Loaders } from '../context/loaders.js';
+import { Loaders } from '../context/loaders.js';
 import type { Mailer } from '../mail/mailer.js';
 import { AuditEvent } from '../entities/index.js';
 import { mapDriverError } from '../db/driver-errors.js';
@@ -38,6 +38,28 @@ export interface ServiceContext {
    * their own data.
    */
   loggedInUserId?: string;
+}
+
+/** The long-lived services behind every system context; `em` is the root EntityManager. */
+export type SystemContextServices = Pick<
+  ServiceContext,
+  'em' | 'config' | 'logger' | 'events' | 'passwords' | 'mailer'
+>;
+
+/**
+ * Returns a builder of service contexts for the system actor, which every authorization check
+ * lets through. Each context gets its own fork of `services.em`.
+ */
+export function createSystemContextFactory(services: SystemContextServices): () => ServiceContext {
+  return () => {
+    const em = services.em.fork();
+    return {
+      ...services,
+      em,
+      actor: { kind: 'system' },
+      loaders: new Loaders(em),
+    };
+  };
 }
 
 export function actorId(actor: Actor): string | undefined {

@@ -5,7 +5,7 @@ import { ServiceToken, Tenant } from '../entities/index.js';
 import { AppError, badInput } from '../errors.js';
 import { runSql } from '../db/sql.js';
 import { SERVICE_TOKEN_SCOPES, requirePlatformAdmin, type ServiceTokenScope } from './access.js';
-import { decodeCursor, pageSize, toPage, type Page } from './pagination.js';
+import { afterCursor, decodeCursor, pageSize, toPage, type Page } from './pagination.js';
 import { inTransaction, type Actor, type ServiceContext } from './service-context.js';
 
 /** Prefix of every service token, which distinguishes it from a login token. */
@@ -99,15 +99,7 @@ export async function listServiceTokens(
 
   const scope = options.includeRevoked ? {} : { revokedAt: null };
   // Rows are written through the ORM with millisecond times, which a cursor carries exactly.
-  const where = cursor
-    ? {
-        ...scope,
-        $or: [
-          { createdAt: { $gt: cursor.createdAt } },
-          { createdAt: cursor.createdAt, id: { $gt: cursor.id } },
-        ],
-      }
-    : scope;
+  const where = afterCursor(scope, cursor);
   const [rows, totalCount] = await Promise.all([
     ctx.em.find(ServiceToken, where, {
       orderBy: { createdAt: 'asc', id: 'asc' },

@@ -1,6 +1,6 @@
 import { Membership, Tenant, type User } from '../entities/index.js';
 import { requireUserReader } from './access.js';
-import { decodeCursor, pageSize, toPage, type Page } from './pagination.js';
+import { afterCursor, decodeCursor, pageSize, toPage, type Page } from './pagination.js';
 import type { ServiceContext } from './service-context.js';
 
 /** Lists the active tenants `user` belongs to, or owns when `owned` is set. */
@@ -18,15 +18,7 @@ export async function listUserTenants(
     : { isActive: true, id: { $in: await memberTenantIds(ctx, user) } };
   // NOTE: a cursor keeps milliseconds, so a tenant row written by SQL with a microsecond
   // created_at could repeat across pages. Rows written through the API carry milliseconds only.
-  const where = cursor
-    ? {
-        ...scope,
-        $or: [
-          { createdAt: { $gt: cursor.createdAt } },
-          { createdAt: cursor.createdAt, id: { $gt: cursor.id } },
-        ],
-      }
-    : scope;
+  const where = afterCursor(scope, cursor);
   const [rows, totalCount] = await Promise.all([
     ctx.em.find(Tenant, where, { orderBy: { createdAt: 'asc', id: 'asc' }, limit: size + 1 }),
     ctx.em.count(Tenant, scope),
