@@ -3,6 +3,7 @@ import type { GraphQLSchema } from 'graphql';
 
 import { AuditResolver } from './audit.resolver.js';
 import { AuthResolver } from './auth.resolver.js';
+import { DirectoryResolver } from './directory.resolver.js';
 import { DomainResolver } from './domain.resolver.js';
 import { LifecycleResolver } from './lifecycle.resolver.js';
 import { MembershipResolver } from './membership.resolver.js';
@@ -19,6 +20,7 @@ export const resolvers = [
   TenantResolver,
   MembershipResolver,
   DomainResolver,
+  DirectoryResolver,
   LifecycleResolver,
   PermissionResolver,
   ServiceTokenResolver,

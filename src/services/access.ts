@@ -258,3 +258,26 @@ function requireCaller(ctx: ServiceContext): void {
 export function inactiveUser(email: string): AppError {
   return new AppError('INACTIVE_USER', `The user "${email}" is deactivated.`);
 }
+
+/**
+ * Lets platform staff pass, and service tokens that hold `scope` and are not limited to listed
+ * tenants, to read the whole directory of users or tenants.
+ */
+export async function requireDirectoryReader(
+  ctx: ServiceContext,
+  scope: ServiceTokenScope,
+): Promise<void> {
+  requireCaller(ctx);
+  if (ctx.actor.kind === 'service') {
+    requireTokenAccess(ctx.actor.token, scope, []);
+    if (ctx.actor.token.tenantIds !== null) {
+      throw forbidden('A service token limited to listed tenants cannot read the directory.');
+    }
+    return;
+  }
+  if (await isPlatformStaff(ctx)) {
+    return;
+  }
+
+  throw forbidden('Only platform staff may list every user or tenant.');
+}
