@@ -121,7 +121,7 @@ export async function createApp(options: AppOptions): Promise<App> {
 
   subscribeExtensions(events, extensions, { logger, systemContext });
 
-  await migratePublic(orm.em.fork(), logger);
+  await metrics.timeMigration('public', () => migratePublic(orm.em.fork(), logger));
   const firstStart = await ensurePublicTenant(systemContext());
   if (firstStart) {
     logger.info({ email: firstStart.email }, 'created the public tenant and the platform admin');
@@ -217,7 +217,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     outbox,
     systemContext,
     worker,
-    migrateTenants: () => migrateAllTenants(orm.em.fork(), logger, tenantTypes),
+    migrateTenants: () =>
+      metrics.timeMigration('tenant', () => migrateAllTenants(orm.em.fork(), logger, tenantTypes)),
     listen: (port = config.port, host = config.host) =>
       new Promise((resolve, reject) => {
         httpServer.once('error', reject);

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { errorCode, PASSWORD, startTestApp, type TestApp } from './support/app.js';
+import {
+  errorCode,
+  PASSWORD,
+  startTestApp,
+  type GraphqlResponse,
+  type TestApp,
+} from './support/app.js';
 import {
   CREATE_USER,
   DELETE_USER,
@@ -56,9 +62,13 @@ describe('directory queries', () => {
     let after: string | null = null;
     let total = 0;
     for (let page = 0; page < 10; page += 1) {
-      const response = await t.gql<UsersPage>(USERS, { first: 2, after }, { token: staffToken });
+      const response: GraphqlResponse<UsersPage> = await t.gql<UsersPage>(
+        USERS,
+        { first: 2, after },
+        { token: staffToken },
+      );
       expect(response.body.errors).toBeUndefined();
-      const users = response.body.data!.users;
+      const users: UsersPage['users'] = response.body.data!.users;
       total = users.totalCount;
       seen.push(...users.edges.map((edge) => edge.node.email));
       if (!users.pageInfo.hasNextPage) {
