@@ -54,7 +54,7 @@ export async function listAuditEvents(
   const views = await Promise.all(rows.slice(0, size).map((row) => toView(ctx, row)));
   const byId = new Map(views.map((view) => [view.id, view]));
 
-  return toPage(rows, size, totalCount, beforeId !== undefined, (row) => byId.get(row.id)!);
+  return toPage(rows, size, totalCount, beforeId !== undefined, (row) => byId.get(String(row.id))!);
 }
 
 /** Loads the tenant named by `slug` and checks that the caller may read its audit log. */
@@ -92,7 +92,7 @@ async function toView(ctx: ServiceContext, row: AuditEvent): Promise<AuditEventV
   ]);
 
   return {
-    id: row.id,
+    id: String(row.id),
     type: row.type,
     tenantSlug: tenant?.slug ?? null,
     userEmail: user?.email ?? null,
