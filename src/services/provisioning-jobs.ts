@@ -17,8 +17,8 @@ export const PROVISIONING_CHANNEL = 'tenant_users_provisioning';
  * Attempts before a job gives up and marks its tenant `FAILED`. With the worker's default retry
  * delay of 1 s, doubled per attempt, a failing job ends after about 3 s.
  */
-// NOTE: three attempts cover short faults such as a lock timeout or a restarted database, not
-// an outage of minutes; the count is not configurable yet.
+// NOTE: three attempts cover short faults such as a lock timeout or a restarted database, but
+// not an outage of minutes. No setting changes the count yet.
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
 /** What a job does besides creating the schema: the owner's membership and tenant permissions. */
