@@ -420,6 +420,52 @@ describe('operations', () => {
       }
     });
 
+    it('killed server leaves no half-made tenant', async () => {
+      const server = await startServerProcess(databaseUrl);
+      const login = (await server.gql(
+        'mutation ($email: String!, $password: String!) { login(email: $email, password: $password) { token } }',
+        { email: ADMIN_EMAIL, password: PASSWORD },
+      )) as { body: { data: { login: { token: string } } } };
+      const token = login.body.data.login.token;
+      const lock = new pg.Client({ connectionString: databaseUrl });
+      lock.on('error', () => undefined);
+      await lock.connect();
+      try {
+        // The provision then waits on its owner membership insert, after the tenant row, the
+        // domain and the schema exist in its open transaction.
+        await lock.query('begin');
+        await lock.query('lock table public.memberships in exclusive mode');
+        const pending = server
+          .gql(
+            PROVISION_TENANT,
+            { input: { name: 'Killed', slug: 'killed', ownerEmail: ADMIN_EMAIL } },
+            token,
+          )
+          .catch(() => undefined);
+        await waitForLockWait(lock);
+
+        server.child.kill('SIGKILL');
+        await server.exited;
+        await lock.query('commit');
+        await pending;
+        await waitForNoOtherBackends(lock);
+
+        const tenants = await lock.query(`select 1 from public.tenants where slug = 'killed'`);
+        const domains = await lock.query(
+          `select 1 from public.domains where domain like 'killed.%'`,
+        );
+        const schemas = await lock.query(
+          `select 1 from pg_namespace where nspname like 'killed\\_%'`,
+        );
+        expect(tenants.rows).toEqual([]);
+        expect(domains.rows).toEqual([]);
+        expect(schemas.rows).toEqual([]);
+      } finally {
+        server.child.kill('SIGKILL');
+        await lock.end();
+      }
+    });
+
     it('drains in-flight request on SIGTERM', async () => {
       const server = await startServerProcess(databaseUrl);
       const lock = await lockTenantRow(databaseUrl, server, 'drained');
@@ -570,6 +616,22 @@ async function waitForReady(
   }
 
   return status;
+}
+
+/** Waits until no backend but the client's own is connected to its database. */
+async function waitForNoOtherBackends(client: pg.ClientBase, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { rows } = await client.query(
+      `select count(*)::int as others from pg_stat_activity
+       where datname = current_database() and pid <> pg_backend_pid()`,
+    );
+    if (rows[0].others === 0) {
+      return;
+    }
+    await delay(20);
+  }
+  throw new Error(`Other backends stayed connected for ${timeoutMs} ms.`);
 }
 
 /** Waits until a backend of the client's database waits for a lock. */
