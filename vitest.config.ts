@@ -6,7 +6,7 @@ const require = createRequire(import.meta.url);
 export default defineConfig({
   resolve: {
     // graphql 16 has no exports map, so vite could load a second copy of it next to the one
-    // that type-graphql and Apollo import; one path keeps a single module realm.
+    // that type-graphql and Apollo import. One resolved path keeps a single module realm.
     alias: [{ find: /^graphql$/, replacement: require.resolve('graphql') }],
   },
   test: {

@@ -127,8 +127,8 @@ export async function createApp(options: AppOptions): Promise<App> {
     logger.info({ email: firstStart.email }, 'created the public tenant and the platform admin');
   }
 
-  // Node rejects HTTP/1.1 requests without Host on its own, with an empty 400; routing answers
-  // them instead, with the BAD_REQUEST error body every other malformed host gets.
+  // Node rejects HTTP/1.1 requests without Host on its own, with an empty 400. Routing rejects
+  // them instead, with the BAD_REQUEST error body that every other malformed host gets.
   const httpServer = createServer({ requireHostHeader: false });
   const apollo = new ApolloServer<RequestContext>({
     schema: await createSchema(extensionResolvers(extensions)),
@@ -242,7 +242,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   };
 }
 
-/** Answers a request that failed before GraphQL execution, in the GraphQL error format. */
+/** Sends the error of a request that failed before GraphQL execution, in the GraphQL format. */
 function sendRequestError(res: Response, error: unknown, logger: Logger): void {
   const appError = isAppError(error) ? error : bodyError(error);
   if (!appError) {

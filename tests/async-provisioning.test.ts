@@ -335,7 +335,7 @@ describe('provisionTenant with wait false', () => {
         await blocker.end();
       }
 
-      // The killed worker's server process ends once it gets the lock and cannot answer.
+      // The killed worker's backend ends once it gets the lock, because its client is gone.
       await waitFor('the killed worker session to end', async () => (await lockWaiters()) === 0);
       expect(await schemaExists(tenant.schemaName)).toBe(false);
       expect(await membershipCount(tenant.id)).toBe(0);

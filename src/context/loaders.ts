@@ -9,7 +9,7 @@ const KEY_SEPARATOR = '\u0000';
 
 /**
  * Per-request batching and caching of reads. Member flags are keyed by tenant schema and user,
- * so an answer for one tenant is never reused for another.
+ * so a result for one tenant is never reused for another.
  */
 export class Loaders {
   readonly userById: DataLoader<string, User | null>;
@@ -50,7 +50,7 @@ export class Loaders {
     return this.memberFlagsByKey.load(`${schemaName}${KEY_SEPARATOR}${userId}`);
   }
 
-  /** Forgets every cached answer, after a change to the data they came from. */
+  /** Forgets every cached result, after a change to the data it came from. */
   clearAll(): void {
     this.userById.clearAll();
     this.tenantById.clearAll();

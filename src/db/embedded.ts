@@ -179,9 +179,9 @@ async function hasCluster(dataDir: string): Promise<boolean> {
  * Removes `postmaster.pid` when the process it names is gone, or is not a postmaster of this
  * data directory (its PID was reused after a crash or a container restart).
  *
- * PostgreSQL 18 replaces a lock file whose PID is dead or owned by another OS user, but it rejects
- * one whose PID is a live process of its own user, including the zombie of a killed postmaster
- * that no process has reaped. Throws when a postmaster is still running on `dataDir`.
+ * PostgreSQL 18 replaces a lock file whose PID is dead or owned by another OS user. It rejects
+ * one whose PID is a live process of its own user, and a killed postmaster that no process has
+ * reaped is such a process (a zombie). Throws when a postmaster is still running on `dataDir`.
  */
 async function removeStalePidFile(dataDir: string, logger?: EmbeddedPostgresLogger) {
   const pidFile = path.join(dataDir, 'postmaster.pid');

@@ -15,7 +15,7 @@ export class Tenant extends BaseEntity<
   @Property({ type: 'string' })
   slug!: string;
 
-  /** PostgreSQL schema that holds the tenant's tables; `public` for the public tenant. */
+  /** PostgreSQL schema that contains the tenant's tables; `public` for the public tenant. */
   @Property({ type: 'string', fieldName: 'schema_name' })
   schemaName!: string;
 

@@ -56,8 +56,8 @@ export function jsonBodyParser(config: Config): RequestHandler {
 }
 
 /**
- * The address login throttling counts for a request: the socket's peer, or with `trustProxy`
- * the last `X-Forwarded-For` entry, which is the address the nearest proxy saw. An IPv4 address
+ * Returns the address that login throttling counts for a request: the socket's peer, or with
+ * `trustProxy` the last `X-Forwarded-For` entry, which is the address the nearest proxy saw. An IPv4 address
  * mapped into IPv6 counts as the IPv4 address, and an IPv6 address counts as its /64 network,
  * because a provider usually assigns a whole /64 to one client.
  */

@@ -22,8 +22,8 @@ export interface ProvisioningWorkerOptions {
    */
   listenDatabaseUrl?: string;
   /**
-   * Longest wait between two looks at an empty queue while LISTEN works, in milliseconds.
-   * Default 30000. Without a LISTEN connection the worker looks at least every 5000 ms.
+   * Maximum wait between two polls of an empty queue while LISTEN works, in milliseconds.
+   * Default 30000. Without a LISTEN connection the worker polls at least every 5000 ms.
    */
   pollIntervalMs?: number;
   /** Delay before the second attempt of a job, doubled for each later one, in ms. Default 1000. */
@@ -168,7 +168,7 @@ export class ProvisioningWorker {
       return;
     }
     this.listener = client;
-    // A job queued before LISTEN took effect sent its notification to nobody.
+    // A job queued before LISTEN took effect sent a notification that no connection received.
     this.woken = true;
   }
 

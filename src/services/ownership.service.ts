@@ -132,9 +132,9 @@ export async function lockTenantBySlug(tx: EntityManager, slug: string): Promise
 }
 
 /**
- * Loads an active user by email and holds a share lock on their row until the transaction ends,
- * so that a concurrent deletion of that user, which locks the row for update, either finishes
- * first and is seen here as `INACTIVE_USER`, or waits until this transaction commits.
+ * Loads an active user by email and keeps a share lock on their row until the transaction ends.
+ * A concurrent deletion locks the row for update, so it either finishes first and is reported
+ * here as `INACTIVE_USER`, or waits until this transaction commits.
  */
 export async function lockActiveUser(
   tx: EntityManager,

@@ -21,7 +21,7 @@ export const PROVISIONING_CHANNEL = 'tenant_users_provisioning';
 // not an outage of minutes. No setting changes the count yet.
 export const DEFAULT_MAX_ATTEMPTS = 3;
 
-/** What a job does besides creating the schema: the owner's membership and tenant permissions. */
+/** Work of a job besides creating the schema: the owner's membership and tenant permissions. */
 export interface ProvisioningPlan {
   ownerId: string;
   isStaff: boolean;
@@ -156,8 +156,8 @@ export async function nextJobDelay(em: EntityManager): Promise<number | undefine
  * Runs a claimed job: in one transaction, creates the schema, tables, membership and
  * permissions, sets the tenant `ACTIVE` and deletes the job. Running it again is harmless: a
  * job whose tenant is no longer `PROVISIONING` is deleted without other changes. On an error the
- * transaction rolls back, so no schema stays; after the last attempt, or at once for an
- * `AppError`, which no retry can fix, the tenant turns `FAILED`.
+ * transaction rolls back, so no schema stays. The tenant turns `FAILED` after the last attempt,
+ * or at once for an `AppError`, because no retry can fix a request error.
  */
 export async function runProvisioningJob(
   ctx: ServiceContext,
@@ -220,7 +220,7 @@ async function provisionInJob(
 
 /**
  * Records a failed attempt. A request error (`AppError`, such as a schema name taken meanwhile)
- * or the last attempt marks the tenant `FAILED` and deletes the job; other errors stay on the
+ * or the last attempt marks the tenant `FAILED` and deletes the job. Other errors stay on the
  * job as `last_error` for the next attempt.
  */
 async function recordFailure(

@@ -11,7 +11,7 @@ import type { DomainEvent, EventBus } from './events.js';
 import type { PasswordHasher } from './passwords.js';
 
 /**
- * Who calls a service: a logged-in user, another program with a service token, an anonymous
+ * Caller of a service: a logged-in user, another program with a service token, an anonymous
  * caller, or the system itself (CLI and first start).
  */
 export type Actor =

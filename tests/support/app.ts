@@ -111,8 +111,8 @@ export async function startTestApp(
     login,
     sql: async (text, params = []) => {
       const rows = (await db.query(text, params)).rows;
-      // A change made here reaches the server's routing cache by NOTIFY, asynchronously; wait
-      // until it is applied so that the next request sees it.
+      // A change made here reaches the server's routing cache by NOTIFY, asynchronously. Wait
+      // until it is applied, so that the next request reads the change.
       await routingCacheOf(app.orm.em)?.sync();
 
       return rows;

@@ -22,8 +22,8 @@ export const DELETE_USER = `
   mutation ($email: String!) { deleteUser(email: $email) { email isActive } }`;
 
 /**
- * The shared fixture: users alice, bob and carol; tenant `acme` owned by alice, `globex` owned
- * by bob; bob is a staff member of acme, alice a plain member of globex, carol in no tenant.
+ * The shared fixture. Users alice, bob and carol. Tenant `acme` is owned by alice and `globex`
+ * by bob. bob is a staff member of acme, alice a plain member of globex, carol in no tenant.
  */
 export interface CaseFixture {
   adminToken: string;
@@ -93,7 +93,7 @@ export async function mustSucceed<T = Record<string, unknown>>(
 }
 
 /**
- * Everything the database holds about tenants and users, read directly: the schemas, the public
+ * Everything the database stores about tenants and users, read directly: the schemas, the public
  * rows and every tenant schema's permission rows. Two snapshots compare equal when nothing
  * changed.
  */
