@@ -12,6 +12,7 @@ import {
   type TestApp,
 } from './support/app.js';
 import { PROVISION_TENANT, seedCaseFixture, type CaseFixture } from './support/fixtures.js';
+import { blockOwnerPermissionInserts } from './support/faults.js';
 
 const LAUNCHER = fileURLToPath(new URL('../bin/tenant-users.js', import.meta.url));
 const TENANT_STATUS = `query ($slug: String!) { tenant(slug: $slug) { status provisioningError } }`;
@@ -176,26 +177,7 @@ describe('provisionTenant with wait false', () => {
     const fault = 'owner permission insert blocked for the queued failure test';
     // Every user_tenant_permissions table created from now on rejects inserts, so each attempt
     // fails after the schema and its tables were created in the job's transaction.
-    await t.sql(`
-      create function public.reject_queued_permission_insert() returns trigger
-      language plpgsql as $$ begin raise exception '${fault}'; end $$;
-      create function public.attach_queued_permission_blocker() returns event_trigger
-      language plpgsql as $$
-      declare command record;
-      begin
-        for command in select * from pg_event_trigger_ddl_commands() loop
-          if command.object_type = 'table'
-             and command.object_identity like '%.user_tenant_permissions' then
-            execute format(
-              'create trigger reject_insert before insert on %s
-               for each row execute function public.reject_queued_permission_insert()',
-              command.object_identity);
-          end if;
-        end loop;
-      end $$;
-      create event trigger attach_queued_permission_blocker on ddl_command_end
-        when tag in ('CREATE TABLE') execute function public.attach_queued_permission_blocker();
-    `);
+    const removeFault = await blockOwnerPermissionInserts(t, fault);
 
     let tenant: QueuedTenant;
     let status: string;
@@ -211,11 +193,7 @@ describe('provisionTenant with wait false', () => {
       expect(tenant.status).toBe('PROVISIONING');
       status = await waitForSettledStatus('doomed');
     } finally {
-      await t.sql(`
-        drop event trigger attach_queued_permission_blocker;
-        drop function public.attach_queued_permission_blocker();
-        drop function public.reject_queued_permission_insert();
-      `);
+      await removeFault();
     }
 
     expect(status).toBe('FAILED');

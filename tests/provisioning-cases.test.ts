@@ -9,6 +9,7 @@ import {
   seedCaseFixture,
   type CaseFixture,
 } from './support/fixtures.js';
+import { blockOwnerPermissionInserts } from './support/faults.js';
 
 interface ProvisionedTenant {
   id: string;
@@ -183,26 +184,7 @@ describe('provisionTenant faults', () => {
       // A real database fault in the last step. Every user_tenant_permissions table created from
       // now on gets a trigger that rejects inserts, so the owner's permission row fails after the
       // tenant, domain, schema, tables and membership were written.
-      await t.sql(`
-        create function public.reject_permission_insert() returns trigger
-        language plpgsql as $$ begin raise exception '${fault}'; end $$;
-        create function public.attach_permission_blocker() returns event_trigger
-        language plpgsql as $$
-        declare command record;
-        begin
-          for command in select * from pg_event_trigger_ddl_commands() loop
-            if command.object_type = 'table'
-               and command.object_identity like '%.user_tenant_permissions' then
-              execute format(
-                'create trigger reject_insert before insert on %s
-                 for each row execute function public.reject_permission_insert()',
-                command.object_identity);
-            end if;
-          end loop;
-        end $$;
-        create event trigger attach_permission_blocker on ddl_command_end
-          when tag in ('CREATE TABLE') execute function public.attach_permission_blocker();
-      `);
+      const removeFault = await blockOwnerPermissionInserts(t, fault);
 
       let response: ProvisionResponse;
       try {
@@ -211,11 +193,7 @@ describe('provisionTenant faults', () => {
           'INTERNAL_SERVER_ERROR',
         );
       } finally {
-        await t.sql(`
-          drop event trigger attach_permission_blocker;
-          drop function public.attach_permission_blocker();
-          drop function public.reject_permission_insert();
-        `);
+        await removeFault();
       }
 
       const text = JSON.stringify(response.body);
