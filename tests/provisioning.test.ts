@@ -465,6 +465,30 @@ describe('provisionTenant', () => {
     expect(domainRow.metadata).toEqual({ cdn: true, region: 'eu' });
   });
 
+  it('stores domain metadata with quotes and backslashes as sent', async () => {
+    // The provisioning sends its statements as one text; each value must stay a literal.
+    const domainMetadata = {
+      quote: "it's",
+      backslash: 'C:\\path\\n',
+      placeholder: '? and ??',
+      dollar: '$free_schema$ end $$',
+      injection: "'); drop table public.users; --",
+    };
+    const tenant = await provisionOk({
+      name: 'Quoted',
+      slug: 'quoted',
+      ownerEmail: 'carol@x.test',
+      domainMetadata,
+    });
+
+    const [domainRow] = await t.sql('select metadata from public.domains where tenant_id = $1', [
+      tenant.id,
+    ]);
+    expect(domainRow.metadata).toEqual(domainMetadata);
+    const [users] = await t.sql('select count(*)::int as n from public.users');
+    expect(users.n).toBeGreaterThan(0);
+  });
+
   it('emits tenantProvisioned after commit', async () => {
     const seen: { event: DomainEvent; committedRows: number }[] = [];
     const unsubscribe = t.app.events.subscribe('tenantProvisioned', async (event) => {

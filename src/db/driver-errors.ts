@@ -16,10 +16,10 @@ const UNIQUE_FIELDS: Record<string, string> = {
 };
 
 /** SQL state of a unique violation. */
-const UNIQUE_VIOLATION = '23505';
+export const UNIQUE_VIOLATION = '23505';
 
 /** SQL state of `CREATE SCHEMA` on a name that exists. */
-const DUPLICATE_SCHEMA = '42P06';
+export const DUPLICATE_SCHEMA = '42P06';
 
 /** The fields that PostgreSQL reports on an error, as node-postgres and MikroORM expose them. */
 interface DatabaseErrorFields {

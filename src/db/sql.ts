@@ -28,3 +28,14 @@ function toArrayLiteral(values: readonly unknown[]): string {
 
   return `{${items.join(',')}}`;
 }
+
+/**
+ * Writes a string as a PostgreSQL literal, for SQL that is sent as text without parameters, such
+ * as a batch of several statements. Backslashes get the `E''` form, so the result reads the same
+ * whatever `standard_conforming_strings` is.
+ */
+export function quoteLiteral(value: string): string {
+  const quoted = value.replaceAll("'", "''");
+
+  return value.includes('\\') ? `E'${quoted.replaceAll('\\', '\\\\')}'` : `'${quoted}'`;
+}

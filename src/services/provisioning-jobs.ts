@@ -1,12 +1,16 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-import { Membership, Tenant } from '../entities/index.js';
+import { Tenant } from '../entities/index.js';
 import { AppError, isAppError } from '../errors.js';
-import { insertMemberPermissions } from '../db/member-permissions.js';
-import { tenantSchemaSql } from '../db/migrator.js';
+import { DUPLICATE_SCHEMA, UNIQUE_VIOLATION } from '../db/driver-errors.js';
 import type { Migration } from '../db/migrations/types.js';
-import { quoteIdent, runSql } from '../db/sql.js';
-import { findMembership } from './lookups.js';
+import {
+  freeSchemaCheckSql,
+  primaryDomainSql,
+  tenantSchemaWithOwnerSql,
+  type PrimaryDomain,
+} from '../db/provisioning-sql.js';
+import { quoteLiteral, runSql } from '../db/sql.js';
 import { inTransaction, type ServiceContext } from './service-context.js';
 import { migrationsOfType } from './tenant-types.js';
 
@@ -44,58 +48,82 @@ export type JobOutcome = 'provisioned' | 'skipped' | 'busy' | 'retry' | 'failed'
 
 /**
  * Creates the tenant's schema with the tables of its type, the owner's membership and the
- * owner's tenant permissions. Throws `ALREADY_EXISTS` when the schema exists already.
+ * owner's tenant permissions in one round trip, after inserting `domain` when given. Throws
+ * `ALREADY_EXISTS` when the schema name or the domain is taken.
  */
 export async function installTenantSchema(
   tx: EntityManager,
   tenant: Tenant,
   plan: Pick<ProvisioningPlan, 'ownerId' | 'isStaff' | 'isSuperuser'>,
-  migrations: readonly Migration[] = migrationsOfType(tx, tenant.tenantType),
+  options: { migrations?: readonly Migration[]; domain?: PrimaryDomain } = {},
 ): Promise<void> {
-  await requireFreeSchema(tx, tenant.schemaName);
-  await runSql(
-    tx,
-    `create schema ${quoteIdent(tenant.schemaName)};\n` +
-      tenantSchemaSql(tenant.schemaName, [...migrations]),
-  );
-
-  if (!(await findMembership(tx, tenant.id, plan.ownerId))) {
-    tx.create(Membership, { tenantId: tenant.id, userId: plan.ownerId });
-    await tx.flush();
-  }
-  await insertMemberPermissions(tx, tenant.schemaName, plan.ownerId, {
-    isStaff: plan.isStaff,
-    isSuperuser: plan.isSuperuser,
-  });
-}
-
-/** Throws `ALREADY_EXISTS` when a schema of that name exists, whatever its case. */
-export async function requireFreeSchema(tx: EntityManager, schemaName: string): Promise<void> {
-  const existing = await runSql(tx, 'select 1 from pg_namespace where lower(nspname) = lower(?)', [
-    schemaName,
+  const migrations = options.migrations ?? migrationsOfType(tx, tenant.tenantType);
+  await runProvisioningSql(tx, tenant.schemaName, options.domain, [
+    freeSchemaCheckSql(tenant.schemaName),
+    tenantSchemaWithOwnerSql(tenant.schemaName, migrations, {
+      tenantId: tenant.id,
+      ownerId: plan.ownerId,
+      isStaff: plan.isStaff,
+      isSuperuser: plan.isSuperuser,
+    }),
   ]);
-  if (existing.length > 0) {
-    throw new AppError('ALREADY_EXISTS', `The schema "${schemaName}" already exists.`, {
-      field: 'schemaName',
-    });
-  }
 }
 
 /**
  * Queues the creation of a `PROVISIONING` tenant's schema, in the caller's transaction, so that
- * the job and the tenant row commit or roll back together.
+ * the job and the tenant row commit or roll back together, after inserting `domain`. The schema
+ * name is checked now as well, so that a taken one is rejected before anything is queued.
  */
 export async function enqueueProvisioning(
   tx: EntityManager,
   tenant: Tenant,
   plan: ProvisioningPlan,
+  domain: PrimaryDomain,
 ): Promise<void> {
-  await runSql(
-    tx,
-    `insert into public.provisioning_jobs (tenant_id, plan, max_attempts)
-     values (?, ?::jsonb, ?)`,
-    [tenant.id, JSON.stringify(plan), DEFAULT_MAX_ATTEMPTS],
-  );
+  await runProvisioningSql(tx, tenant.schemaName, domain, [
+    freeSchemaCheckSql(tenant.schemaName),
+    'insert into public.provisioning_jobs (tenant_id, plan, max_attempts) values ' +
+      `(${quoteLiteral(tenant.id)}::uuid, ${quoteLiteral(JSON.stringify(plan))}::jsonb, ` +
+      `${DEFAULT_MAX_ATTEMPTS});`,
+  ]);
+}
+
+/**
+ * Runs `statements` in one round trip, after inserting `domain` when given, and names a taken
+ * schema or domain in the error.
+ */
+async function runProvisioningSql(
+  tx: EntityManager,
+  schemaName: string,
+  domain: PrimaryDomain | undefined,
+  statements: readonly string[],
+): Promise<void> {
+  const batch = domain ? [primaryDomainSql(domain), ...statements] : statements;
+  try {
+    await runSql(tx, batch.join('\n'));
+  } catch (error) {
+    throw takenNameError(error, schemaName, domain?.domain) ?? error;
+  }
+}
+
+function takenNameError(
+  error: unknown,
+  schemaName: string,
+  domain: string | undefined,
+): AppError | undefined {
+  const { code, constraint } = error as { code?: string; constraint?: string };
+  if (code === DUPLICATE_SCHEMA) {
+    return new AppError('ALREADY_EXISTS', `The schema "${schemaName}" already exists.`, {
+      field: 'schemaName',
+    });
+  }
+  if (code === UNIQUE_VIOLATION && constraint === 'domains_domain_key') {
+    return new AppError('ALREADY_EXISTS', `The domain "${domain}" is already taken.`, {
+      field: 'slug',
+    });
+  }
+
+  return undefined;
 }
 
 interface JobRow {

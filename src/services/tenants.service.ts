@@ -20,11 +20,7 @@ import {
   requireActiveUser,
   requirePublicTenant,
 } from './lookups.js';
-import {
-  enqueueProvisioning,
-  installTenantSchema,
-  requireFreeSchema,
-} from './provisioning-jobs.js';
+import { enqueueProvisioning, installTenantSchema } from './provisioning-jobs.js';
 import { actorId, inTransaction, type ServiceContext } from './service-context.js';
 import { DEFAULT_TENANT_TYPE, migrationsOfType } from './tenant-types.js';
 import { validateSchemaName, validateSlug, validateTenantName } from './validation.js';
@@ -87,24 +83,18 @@ export async function provisionTenant(
       status: queued ? 'PROVISIONING' : 'ACTIVE',
     });
     await tx.persist(created).flush();
-
-    await requireFreeDomain(tx, domainName);
-    tx.create(Domain, {
+    const domain = {
       domain: domainName,
       tenantId: created.id,
-      isPrimary: true,
       metadata: input.domainMetadata ?? {},
-    });
-    await tx.flush();
+    };
 
     if (queued) {
-      // Checked now as well, so that a taken schema name is rejected before anything is queued.
-      await requireFreeSchema(tx, schemaName);
-      await enqueueProvisioning(tx, created, plan);
+      await enqueueProvisioning(tx, created, plan, domain);
       return created;
     }
 
-    await installTenantSchema(tx, created, plan, migrations);
+    await installTenantSchema(tx, created, plan, { migrations, domain });
     record({
       type: 'tenantProvisioned',
       tenantId: created.id,
@@ -232,14 +222,6 @@ export function deriveSchemaName(slug: string): string {
   }
 
   return `${base.slice(0, 63 - suffix.length - 1)}_${suffix}`;
-}
-
-async function requireFreeDomain(tx: EntityManager, domain: string): Promise<void> {
-  if (await tx.count(Domain, { domain })) {
-    throw new AppError('ALREADY_EXISTS', `The domain "${domain}" is already taken.`, {
-      field: 'slug',
-    });
-  }
 }
 
 /** Soft-deletes a tenant named by slug; allowed to its owner and to platform admins. */
