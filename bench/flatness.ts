@@ -40,6 +40,7 @@ import {
   DOMAIN,
   OWNER_EMAIL,
   createOwner,
+  SETUP_CONNECTIONS,
   createTenants,
   login,
   startServer,
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     const serverUrl = await databaseServerUrl(cleanups);
     const databaseUrl = await createBenchDatabase(serverUrl, cleanups);
     const app = await startServer(databaseUrl, cleanups);
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: SETUP_CONNECTIONS });
     cleanups.push(() => pool.end());
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(async () => agent.destroy());

@@ -50,6 +50,7 @@ import {
   DOMAIN,
   OWNER_EMAIL,
   createOwner,
+  SETUP_CONNECTIONS,
   createTenants,
   login,
   startServer,
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
   try {
     const serverUrl = await databaseServerUrl(cleanups);
     const databaseUrl = await createBenchDatabase(serverUrl, cleanups);
-    const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+    const pool = new pg.Pool({ connectionString: databaseUrl, max: SETUP_CONNECTIONS });
     cleanups.push(() => pool.end());
 
     const setupStart = performance.now();

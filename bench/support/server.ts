@@ -1,3 +1,4 @@
+import os from 'node:os';
 import pg from 'pg';
 
 import { GraphqlClient } from '../../examples/walkthrough/graphql-client.js';
@@ -14,6 +15,8 @@ export const OWNER_EMAIL = 'owner@bench.test';
 // Used only on the throwaway bench database.
 export const PASSWORD = 'bench-password-1';
 const SETUP_BATCH = 20;
+/** Connections that `createTenants` uses at once: one per CPU. */
+export const SETUP_CONNECTIONS = os.cpus().length;
 
 /**
  * Starts the server on `databaseUrl` at a free loopback port, with bcrypt cost 4 and silent
@@ -79,37 +82,53 @@ export function tenantSlug(index: number): string {
 
 /**
  * Inserts `count` tenants owned by the owner, each with its domain, membership, schema and
- * owner permissions, several tenants per transaction.
+ * owner permissions, several tenants per transaction and one transaction per CPU at a time. The
+ * pool needs at least `SETUP_CONNECTIONS` connections.
  */
 export async function createTenants(pool: pg.Pool, count: number): Promise<void> {
   const owner = await pool.query<{ id: string }>('select id from public.users where email = $1', [
     OWNER_EMAIL,
   ]);
   const ownerId = owner.rows[0].id;
+  let next = 0;
+  const createBatches = async () => {
+    while (next < count) {
+      const start = next;
+      next += SETUP_BATCH;
+      await createTenantBatch(pool, ownerId, start, Math.min(start + SETUP_BATCH, count));
+      if ((start / SETUP_BATCH) % 50 === 0) {
+        process.stderr.write(`created ${start} tenants\n`);
+      }
+    }
+  };
 
-  for (let start = 0; start < count; start += SETUP_BATCH) {
-    const statements: string[] = [];
-    for (let index = start; index < Math.min(start + SETUP_BATCH, count); index += 1) {
-      const slug = tenantSlug(index);
-      const schema = slug.replace('-', '_');
-      statements.push(
-        `with tenant as (
-           insert into public.tenants (name, slug, schema_name, tenant_type, owner_id)
-           values ('${slug}', '${slug}', '${schema}', 'default', '${ownerId}') returning id
-         ), domain as (
-           insert into public.domains (domain, tenant_id, is_primary)
-           select '${slug}.${DOMAIN}', id, true from tenant
-         )
-         insert into public.memberships (tenant_id, user_id) select id, '${ownerId}' from tenant;
-         create schema ${quoteIdent(schema)};
-         ${tenantSchemaSql(schema)}
-         insert into ${quoteIdent(schema)}.user_tenant_permissions (user_id, is_staff, is_superuser)
-         values ('${ownerId}', false, true);`,
-      );
-    }
-    await pool.query(`begin;\n${statements.join('\n')}\ncommit;`);
-    if ((start / SETUP_BATCH) % 50 === 0) {
-      process.stderr.write(`created ${start} tenants\n`);
-    }
+  await Promise.all(Array.from({ length: SETUP_CONNECTIONS }, createBatches));
+}
+
+async function createTenantBatch(
+  pool: pg.Pool,
+  ownerId: string,
+  start: number,
+  end: number,
+): Promise<void> {
+  const statements: string[] = [];
+  for (let index = start; index < end; index += 1) {
+    const slug = tenantSlug(index);
+    const schema = slug.replace('-', '_');
+    statements.push(
+      `with tenant as (
+         insert into public.tenants (name, slug, schema_name, tenant_type, owner_id)
+         values ('${slug}', '${slug}', '${schema}', 'default', '${ownerId}') returning id
+       ), domain as (
+         insert into public.domains (domain, tenant_id, is_primary)
+         select '${slug}.${DOMAIN}', id, true from tenant
+       )
+       insert into public.memberships (tenant_id, user_id) select id, '${ownerId}' from tenant;
+       create schema ${quoteIdent(schema)};
+       ${tenantSchemaSql(schema)}
+       insert into ${quoteIdent(schema)}.user_tenant_permissions (user_id, is_staff, is_superuser)
+       values ('${ownerId}', false, true);`,
+    );
   }
+  await pool.query(`begin;\n${statements.join('\n')}\ncommit;`);
 }
