@@ -46,13 +46,12 @@ import {
   serverVersion,
 } from './support/report.js';
 import {
-  ADMIN_EMAIL,
   DOMAIN,
   OWNER_EMAIL,
-  createOwner,
   SETUP_CONNECTIONS,
   createTenants,
   login,
+  migrateAndCreateOwner,
   startServer,
   tenantSlug,
 } from './support/server.js';
@@ -113,7 +112,7 @@ async function main(): Promise<void> {
     cleanups.push(() => pool.end());
 
     const setupStart = performance.now();
-    await prepareOwner(databaseUrl);
+    await migrateAndCreateOwner(databaseUrl);
     await createTenants(pool, tenants);
     const setupMs = performance.now() - setupStart;
     process.stderr.write(`${tenants} tenants created in ${(setupMs / 1000).toFixed(0)} s\n`);
@@ -257,20 +256,6 @@ function statusKiB(status: string, field: string): number {
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status);
 
   return match ? Number(match[1]) : 0;
-}
-
-/** Starts the server once, which migrates `public`, and creates the owner of every tenant. */
-async function prepareOwner(databaseUrl: string): Promise<void> {
-  const cleanups: Cleanup[] = [];
-  try {
-    const app = await startServer(databaseUrl, cleanups);
-    const client = new GraphqlClient(app.url);
-    await createOwner(client, await login(client, ADMIN_EMAIL));
-  } finally {
-    for (const cleanup of cleanups.reverse()) {
-      await cleanup();
-    }
-  }
 }
 
 function printReport(report: {

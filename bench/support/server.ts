@@ -7,7 +7,7 @@ import { loadConfig } from '../../src/config.js';
 import { tenantSchemaSql } from '../../src/db/migrator.js';
 import { quoteIdent } from '../../src/db/sql.js';
 import { createLogger } from '../../src/logger.js';
-import type { Cleanup } from './database.js';
+import { runCleanups, type Cleanup } from './database.js';
 
 export const DOMAIN = 'bench.test';
 export const ADMIN_EMAIL = 'admin@bench.test';
@@ -81,23 +81,24 @@ export function tenantSlug(index: number): string {
 }
 
 /**
- * Inserts `count` tenants owned by the owner, each with its domain, membership, schema and
- * owner permissions, several tenants per transaction and one transaction per CPU at a time. The
- * pool needs at least `SETUP_CONNECTIONS` connections.
+ * Inserts `count` tenants owned by the owner, numbered from `from`, each with its domain,
+ * membership, schema and owner permissions. Each transaction creates several tenants, and one
+ * transaction per CPU runs at a time, so the pool needs `SETUP_CONNECTIONS` connections.
  */
-export async function createTenants(pool: pg.Pool, count: number): Promise<void> {
+export async function createTenants(pool: pg.Pool, count: number, from = 0): Promise<void> {
   const owner = await pool.query<{ id: string }>('select id from public.users where email = $1', [
     OWNER_EMAIL,
   ]);
   const ownerId = owner.rows[0].id;
-  let next = 0;
+  const end = from + count;
+  let next = from;
   const createBatches = async () => {
-    while (next < count) {
+    while (next < end) {
       const start = next;
       next += SETUP_BATCH;
-      await createTenantBatch(pool, ownerId, start, Math.min(start + SETUP_BATCH, count));
-      if ((start / SETUP_BATCH) % 50 === 0) {
-        process.stderr.write(`created ${start} tenants\n`);
+      await createTenantBatch(pool, ownerId, start, Math.min(start + SETUP_BATCH, end));
+      if (((start - from) / SETUP_BATCH) % 50 === 0) {
+        process.stderr.write(`created ${start - from} of ${count} tenants\n`);
       }
     }
   };
@@ -131,4 +132,16 @@ async function createTenantBatch(
     );
   }
   await pool.query(`begin;\n${statements.join('\n')}\ncommit;`);
+}
+
+/** Starts the server once, which migrates `public`, and creates the owner of every tenant. */
+export async function migrateAndCreateOwner(databaseUrl: string): Promise<void> {
+  const cleanups: Cleanup[] = [];
+  try {
+    const app = await startServer(databaseUrl, cleanups);
+    const client = new GraphqlClient(app.url);
+    await createOwner(client, await login(client, ADMIN_EMAIL));
+  } finally {
+    await runCleanups(cleanups);
+  }
 }
