@@ -21,7 +21,13 @@ import {
   subscribeExtensions,
   type Extension,
 } from './extensions.js';
-import { createErrorFormatter } from './http/format-error.js';
+import {
+  UNAVAILABLE_RETRY_AFTER_SECONDS,
+  createErrorFormatter,
+  databaseUnavailableError,
+  databaseUnavailablePlugin,
+} from './http/format-error.js';
+import { isDatabaseUnavailable } from './db/driver-errors.js';
 import { graphiqlRouter, wantsGraphiql } from './http/graphiql.js';
 import { clientAddress, graphqlLimits, jsonBodyParser } from './http/limits.js';
 import { createMetrics, REQUEST_ERROR_CODE_KEY } from './http/metrics.js';
@@ -139,6 +145,8 @@ export async function createApp(options: AppOptions): Promise<App> {
       ApolloServerPluginDrainHttpServer({ httpServer }),
       // GraphiQL is served below; Apollo's own landing page would load Apollo Sandbox from a CDN.
       ApolloServerPluginLandingPageDisabled(),
+      // Sets the HTTP status, so it comes before the plugins that record it.
+      databaseUnavailablePlugin(),
       requestLogPlugin(),
       metrics.apolloPlugin,
     ],
@@ -244,6 +252,16 @@ export async function createApp(options: AppOptions): Promise<App> {
 
 /** Sends the error of a request that failed before GraphQL execution, in the GraphQL format. */
 function sendRequestError(res: Response, error: unknown, logger: Logger): void {
+  if (isDatabaseUnavailable(error)) {
+    logger.warn({ err: error }, 'database unavailable before execution');
+    res.locals[REQUEST_ERROR_CODE_KEY] = databaseUnavailableError.extensions.code;
+    res
+      .status(503)
+      .set('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
+      .json({ errors: [databaseUnavailableError] });
+    return;
+  }
+
   const appError = isAppError(error) ? error : bodyError(error);
   if (!appError) {
     logger.error({ err: error }, 'request failed before execution');

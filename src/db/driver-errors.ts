@@ -64,3 +64,60 @@ function databaseErrorFields(error: unknown): DatabaseErrorFields | undefined {
 
   return undefined;
 }
+
+/**
+ * SQL states of a server that is shutting down, starting or full: admin_shutdown,
+ * crash_shutdown, cannot_connect_now and too_many_connections. Class `08` (connection
+ * exceptions) is matched by prefix.
+ */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300']);
+
+/** Socket errors of Node.js when the server cannot be reached. */
+const UNAVAILABLE_SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * Messages of node-postgres and its pool for a connection that closed or never opened. Knex
+ * puts the SQL text in front of the driver's message, so they are not anchored.
+ */
+const UNAVAILABLE_MESSAGES = [
+  /Connection terminated/,
+  /timeout exceeded when trying to connect/,
+  /Client has encountered a connection error and is not queryable/,
+];
+
+/**
+ * Tells whether `error`, or an error it wraps, means that PostgreSQL cannot be reached right
+ * now, so that the request may succeed when retried.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
+    const { code, message, cause, previous } = current as Error & {
+      code?: unknown;
+      previous?: unknown;
+    };
+    if (typeof code === 'string' && isUnavailableCode(code)) {
+      return true;
+    }
+    if (UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) {
+      return true;
+    }
+    // MikroORM keeps the driver's error as `previous`; other wrappers use `cause`.
+    current = cause ?? previous;
+  }
+
+  return false;
+}
+
+function isUnavailableCode(code: string): boolean {
+  return (
+    code.startsWith('08') || UNAVAILABLE_STATES.has(code) || UNAVAILABLE_SOCKET_CODES.has(code)
+  );
+}

@@ -1,8 +1,23 @@
 import { unwrapResolverError } from '@apollo/server/errors';
 import type { GraphQLFormattedError } from 'graphql';
 
+import type { ApolloServerPlugin } from '@apollo/server';
+
+import { isDatabaseUnavailable } from '../db/driver-errors.js';
 import { isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
+
+/** `extensions.reason` of an error caused by a database that cannot be reached. */
+export const DATABASE_UNAVAILABLE = 'DATABASE_UNAVAILABLE';
+
+/** Seconds a client should wait before retrying a request that met an unreachable database. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
+
+/** Body of the error sent while the database cannot be reached; the code stays masked. */
+export const databaseUnavailableError = {
+  message: 'The database is unavailable. Retry the request in a moment.',
+  extensions: { code: 'INTERNAL_SERVER_ERROR', reason: DATABASE_UNAVAILABLE },
+};
 
 /** Codes Apollo Server sets itself for malformed requests; their messages are safe to show. */
 const APOLLO_REQUEST_CODES = new Set([
@@ -41,6 +56,11 @@ export function createErrorFormatter(logger: Logger) {
       return { ...formatted, message: redactVariableValue(formatted.message), extensions };
     }
 
+    if (isDatabaseUnavailable(original)) {
+      logger.warn({ err: original, path: formatted.path }, 'database unavailable');
+      return { ...databaseUnavailableError, path: formatted.path, locations: formatted.locations };
+    }
+
     logger.error({ err: original, path: formatted.path }, 'unexpected error');
 
     return {
@@ -49,5 +69,31 @@ export function createErrorFormatter(logger: Logger) {
       locations: formatted.locations,
       extensions: { code: 'INTERNAL_SERVER_ERROR' },
     };
+  };
+}
+
+/**
+ * Sets HTTP 503 and `Retry-After` when a request produced no data because the database
+ * could not be reached, so that proxies and clients retry it. Partial data keeps HTTP 200.
+ */
+export function databaseUnavailablePlugin(): ApolloServerPlugin {
+  return {
+    async requestDidStart() {
+      return {
+        async willSendResponse({ response }) {
+          if (response.body.kind !== 'single') {
+            return;
+          }
+          const { data, errors } = response.body.singleResult;
+          const unavailable = errors?.some(
+            (error) => error.extensions?.reason === DATABASE_UNAVAILABLE,
+          );
+          if (unavailable && data == null) {
+            response.http.status = 503;
+            response.http.headers.set('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
+          }
+        },
+      };
+    },
   };
 }
