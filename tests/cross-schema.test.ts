@@ -459,7 +459,7 @@ const MUTATION_CASES: MutationCase[] = [
       '<fresh>.user_tenant_permissions': 'created +1',
       '<fresh>.user_tenant_permissions_groups': 'created',
       '<fresh>.user_tenant_permissions_permissions': 'created',
-      '<fresh>.tenant_migrations': 'created +1',
+      '<fresh>.tenant_migrations': 'created +2',
     },
   },
   {
@@ -491,7 +491,7 @@ const MUTATION_CASES: MutationCase[] = [
       '<named>.user_tenant_permissions': 'created +1',
       '<named>.user_tenant_permissions_groups': 'created',
       '<named>.user_tenant_permissions_permissions': 'created',
-      '<named>.tenant_migrations': 'created +1',
+      '<named>.tenant_migrations': 'created +2',
     },
   },
   {
@@ -550,7 +550,7 @@ const MUTATION_CASES: MutationCase[] = [
       '<ashes>.user_tenant_permissions': 'dropped -1',
       '<ashes>.user_tenant_permissions_groups': 'dropped',
       '<ashes>.user_tenant_permissions_permissions': 'dropped',
-      '<ashes>.tenant_migrations': 'dropped -1',
+      '<ashes>.tenant_migrations': 'dropped -2',
     },
   },
   {

@@ -73,6 +73,9 @@ function createTableMigration(name: string, table: string): Migration {
   return { name, up: (schema) => `create table ${schema}.${table} (id int primary key);` };
 }
 
+/** Migrations of the core module, which every tenant schema gets. */
+const CORE_MIGRATIONS = ['0001-permissions', '0002-no-user-foreign-key'];
+
 describe('migrate command', () => {
   let t: TestApp;
   let fixture: CaseFixture;
@@ -426,15 +429,15 @@ describe('migrate command', () => {
 
     const rerun = await startCli(t.databaseUrl, []).exited;
 
-    expect(firstLedgerWhileBlocked).toEqual(['0001-permissions']);
+    expect(firstLedgerWhileBlocked).toEqual(CORE_MIGRATIONS);
     expect(secondLedgerAfterKill).toBe(false);
     expect(secondTablesAfterKill).toBe(false);
     expect(rerun.code, rerun.stderr).toBe(0);
     expect(rerun.stdout).toMatch(
-      new RegExp(`^${second.schemaName} .*: applied 0001-permissions$`, 'm'),
+      new RegExp(`^${second.schemaName} .*: applied ${CORE_MIGRATIONS.join(', ')}$`, 'm'),
     );
     expect(rerun.stdout).toMatch(new RegExp(`^${first.schemaName} .*: up to date$`, 'm'));
-    expect(await ledger(second.schemaName)).toEqual(['0001-permissions']);
+    expect(await ledger(second.schemaName)).toEqual(CORE_MIGRATIONS);
     expect(await tableExists(second.schemaName, 'permissions')).toBe(true);
   });
 
@@ -480,8 +483,8 @@ describe('migrate command', () => {
     expect(outcomeOf('stop-first')).toBe('migrated');
     expect(outcomeOf('stop-second')).toBe('migrated');
     expect(outcomeOf('stop-third')).toBe('pending');
-    expect(await ledger(first.schemaName)).toEqual(['0001-permissions']);
-    expect(await ledger(second.schemaName)).toEqual(['0001-permissions']);
+    expect(await ledger(first.schemaName)).toEqual(CORE_MIGRATIONS);
+    expect(await ledger(second.schemaName)).toEqual(CORE_MIGRATIONS);
     expect(await tableExists(third.schemaName, 'tenant_migrations')).toBe(false);
     expect((await runJson([])).bySlug.get('stop-third')?.outcome).toBe('migrated');
   });

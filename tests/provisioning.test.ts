@@ -465,6 +465,28 @@ describe('provisionTenant', () => {
     expect(domainRow.metadata).toEqual({ cdn: true, region: 'eu' });
   });
 
+  it('adds no triggers to public.users', async () => {
+    // A foreign key from each tenant schema to public.users would add two triggers there per
+    // tenant, and every connection rereads them all after each new tenant.
+    const countTriggers = async () =>
+      (
+        await t.sql<{ n: number }>(
+          "select count(*)::int as n from pg_trigger where tgrelid = 'public.users'::regclass",
+        )
+      )[0].n;
+    const before = await countTriggers();
+
+    const tenant = await provisionOk({ name: 'Flat', slug: 'flat', ownerEmail: 'carol@x.test' });
+    const foreignKeys = await t.sql(
+      `select conname from pg_constraint
+       where confrelid = 'public.users'::regclass and connamespace = $1::regnamespace`,
+      [tenant.schemaName],
+    );
+
+    expect(await countTriggers()).toBe(before);
+    expect(foreignKeys).toEqual([]);
+  });
+
   it('stores domain metadata with quotes and backslashes as sent', async () => {
     // The provisioning sends its statements as one text; each value must stay a literal.
     const domainMetadata = {

@@ -8,7 +8,7 @@ import { TenantTypeConfigError, type TenantSchemaModule } from '../src/services/
 import { ADMIN_EMAIL, errorCode, startTestApp, type TestApp } from './support/app.js';
 import { PROVISION_TENANT, databaseSnapshot, provision } from './support/fixtures.js';
 
-const CORE_MIGRATIONS = ['0001-permissions'];
+const CORE_MIGRATIONS = ['0001-permissions', '0002-no-user-foreign-key'];
 
 const crmModule: TenantSchemaModule = {
   name: 'crm',

@@ -1,3 +1,4 @@
+import { quoteLiteral } from '../../sql.js';
 import type { Migration } from '../types.js';
 
 /** Permissions every tenant schema starts with, as Django-style `app_label.codename`. */
@@ -10,10 +11,6 @@ export const SEEDED_PERMISSIONS: ReadonlyArray<[appLabel: string, codename: stri
     ['tenant_users', 'view_group', 'Can view groups'],
     ['tenant_users', 'change_group', 'Can change groups'],
   ];
-
-function quoteLiteral(value: string): string {
-  return `'${value.replaceAll("'", "''")}'`;
-}
 
 export const tenantPermissionTables: Migration = {
   name: '0001-permissions',
