@@ -8,7 +8,10 @@ import { ADMIN_EMAIL, startTestApp, type TestApp } from './support/app.js';
 import { describeSchema } from './support/catalog.js';
 import { provision } from './support/fixtures.js';
 
-/** A module whose second migration alters the first one's table, as real histories do. */
+/**
+ * A module whose second migration alters the first one's table, as real histories do, with a
+ * snapshot of the first migration, so a new schema runs the snapshot and then the second one.
+ */
 const crmExtension: Extension = {
   name: 'snapshot-crm',
   modules: [
@@ -30,14 +33,23 @@ const crmExtension: Extension = {
             create view ${schema}.named_contacts as select id, name from ${schema}.contacts;`,
         },
       ],
+      snapshot: {
+        name: 'crm-snapshot',
+        replaces: ['crm-0001-contacts'],
+        up: (schema) => `create table ${schema}.contacts (
+          id bigint generated always as identity primary key,
+          name text not null check (name <> ''),
+          owner_id uuid references ${schema}.user_tenant_permissions (id) on delete set null
+        );`,
+      },
     },
   ],
   tenantTypes: { crm: ['core', 'crm'] },
 };
 
 /**
- * Provisioning sends a tenant type's migrations as one text. The schema it creates must equal
- * the schema that the migration runner builds by applying the same migrations one at a time.
+ * Provisioning sends a tenant type's snapshots and later migrations as one text. The schema it
+ * creates must equal the schema that the migration runner builds by applying each migration.
  */
 describe('tenant schema from provisioning', () => {
   let t: TestApp;

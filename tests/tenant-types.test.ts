@@ -311,6 +311,11 @@ describe('tenant types', () => {
         { name: 'crm', migrations: [] },
         { name: 'core', migrations: [] },
         { name: 'loose', migrations: [{ name: '0001-loose', up: () => '' }] },
+        {
+          name: 'skewed',
+          migrations: [{ name: 'skewed-0001', up: () => '' }],
+          snapshot: { name: 'skewed-snapshot', replaces: ['skewed-0002'], up: () => '' },
+        },
       ],
       tenantTypes: { 'Bad Type': ['core'], sales: ['crm', 'missing'] },
     };
@@ -319,8 +324,10 @@ describe('tenant types', () => {
 
     await expect(started).rejects.toBeInstanceOf(TenantTypeConfigError);
     const problems = await started.catch((error: TenantTypeConfigError) => error.problems);
-    // crm twice, core twice, the unprefixed migration, the type name and the unknown module.
-    expect(problems).toHaveLength(5);
+    // crm twice, core twice, the unprefixed migration, the snapshot that replaces a migration
+    // the module lacks, the type name and the unknown module.
+    expect(problems).toHaveLength(6);
+    expect(problems).toContainEqual(expect.stringContaining('snapshot of module "skewed"'));
     expect(await databaseSnapshot(t)).toEqual(before);
   });
 });

@@ -1,9 +1,14 @@
 import type { EntityManager } from '@mikro-orm/postgresql';
 
 import type { Logger } from '../logger.js';
-import { PUBLIC_TENANT_TYPE, tenantTypesOf } from '../services/tenant-types.js';
+import {
+  PUBLIC_TENANT_TYPE,
+  coreModule,
+  installStepsOf,
+  tenantTypesOf,
+} from '../services/tenant-types.js';
 import { publicMigrations } from './migrations/public/index.js';
-import { tenantMigrations } from './migrations/tenant/index.js';
+import { ledgerNamesOf, type InstallStep } from './migrations/types.js';
 import { quoteIdent, runSql } from './sql.js';
 import {
   MIGRATION_LOCK_KEY,
@@ -30,16 +35,20 @@ export {
 const PUBLIC_LEDGER = 'public.platform_migrations';
 
 /**
- * Builds the SQL that creates a tenant's tables in `schemaName` and records each migration in
- * the schema's own ledger table. The schema itself must exist.
+ * Builds the SQL that creates a tenant's tables in `schemaName` with `steps`, and records the
+ * migrations they stand for in the schema's own ledger table. The schema itself must exist. The
+ * default is the `core` module's steps, as the built-in `default` type provisions them.
  */
-export function tenantSchemaSql(schemaName: string, migrations = tenantMigrations): string {
+export function tenantSchemaSql(
+  schemaName: string,
+  steps: readonly InstallStep[] = installStepsOf(coreModule),
+): string {
   const schema = quoteIdent(schemaName);
-  const names = migrations.map((migration) => `('${migration.name.replaceAll("'", "''")}')`);
+  const names = steps.flatMap(ledgerNamesOf).map((name) => `('${name.replaceAll("'", "''")}')`);
 
   return [
     ledgerSql(`${schema}.${TENANT_LEDGER}`),
-    ...migrations.map((migration) => migration.up(schema)),
+    ...steps.map((step) => step.up(schema)),
     names.length > 0
       ? `insert into ${schema}.${TENANT_LEDGER} (name) values ${names.join(', ')};`
       : '',

@@ -1,4 +1,4 @@
-import type { Migration } from './migrations/types.js';
+import type { InstallStep } from './migrations/types.js';
 import { tenantSchemaSql } from './migrator.js';
 import { quoteIdent, quoteLiteral } from './sql.js';
 
@@ -44,20 +44,20 @@ end $free_schema$;`;
 }
 
 /**
- * Returns the statements that create the schema with the tables of `migrations`, the owner's
+ * Returns the statements that create the schema with the tables of `steps`, the owner's
  * membership and the owner's tenant permissions. An existing membership is kept, so a job that
  * runs again does no harm.
  */
 export function tenantSchemaWithOwnerSql(
   schemaName: string,
-  migrations: readonly Migration[],
+  steps: readonly InstallStep[],
   grant: OwnerGrant,
 ): string {
   const schema = quoteIdent(schemaName);
 
   return [
     `create schema ${schema};`,
-    tenantSchemaSql(schemaName, [...migrations]),
+    tenantSchemaSql(schemaName, steps),
     'insert into public.memberships (tenant_id, user_id) ' +
       `values (${uuid(grant.tenantId)}, ${uuid(grant.ownerId)}) ` +
       'on conflict (tenant_id, user_id) do nothing;',

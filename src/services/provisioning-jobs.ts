@@ -3,7 +3,7 @@ import type { EntityManager } from '@mikro-orm/postgresql';
 import { Tenant } from '../entities/index.js';
 import { AppError, isAppError } from '../errors.js';
 import { DUPLICATE_SCHEMA, UNIQUE_VIOLATION } from '../db/driver-errors.js';
-import type { Migration } from '../db/migrations/types.js';
+import type { InstallStep } from '../db/migrations/types.js';
 import {
   freeSchemaCheckSql,
   primaryDomainSql,
@@ -12,7 +12,7 @@ import {
 } from '../db/provisioning-sql.js';
 import { quoteLiteral, runSql } from '../db/sql.js';
 import { inTransaction, type ServiceContext } from './service-context.js';
-import { migrationsOfType } from './tenant-types.js';
+import { provisioningStepsOf } from './tenant-types.js';
 
 /** Channel on which `public.provisioning_jobs` announces each new job at commit. */
 export const PROVISIONING_CHANNEL = 'tenant_users_provisioning';
@@ -55,12 +55,12 @@ export async function installTenantSchema(
   tx: EntityManager,
   tenant: Tenant,
   plan: Pick<ProvisioningPlan, 'ownerId' | 'isStaff' | 'isSuperuser'>,
-  options: { migrations?: readonly Migration[]; domain?: PrimaryDomain } = {},
+  options: { steps?: readonly InstallStep[]; domain?: PrimaryDomain } = {},
 ): Promise<void> {
-  const migrations = options.migrations ?? migrationsOfType(tx, tenant.tenantType);
+  const steps = options.steps ?? provisioningStepsOf(tx, tenant.tenantType);
   await runProvisioningSql(tx, tenant.schemaName, options.domain, [
     freeSchemaCheckSql(tenant.schemaName),
-    tenantSchemaWithOwnerSql(tenant.schemaName, migrations, {
+    tenantSchemaWithOwnerSql(tenant.schemaName, steps, {
       tenantId: tenant.id,
       ownerId: plan.ownerId,
       isStaff: plan.isStaff,

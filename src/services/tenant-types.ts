@@ -1,8 +1,8 @@
 import type { Configuration } from '@mikro-orm/core';
 import type { EntityManager } from '@mikro-orm/postgresql';
 
-import { tenantMigrations } from '../db/migrations/tenant/index.js';
-import type { Migration } from '../db/migrations/types.js';
+import { tenantMigrations, tenantSnapshot } from '../db/migrations/tenant/index.js';
+import type { InstallStep, Migration, Snapshot } from '../db/migrations/types.js';
 import { AppError } from '../errors.js';
 
 /**
@@ -26,6 +26,8 @@ export interface TenantSchemaModule {
   name: string;
   /** Migrations in the order they apply. */
   migrations: readonly Migration[];
+  /** SQL that a new schema runs in place of the module's first migrations. */
+  snapshot?: Snapshot;
 }
 
 /** Tenant type names, each mapped to the names of the modules its tenants install. */
@@ -42,7 +44,11 @@ export interface TenantTypeRegistryInput {
 }
 
 /** The permission tables; their migration names predate modules and so carry no prefix. */
-export const coreModule: TenantSchemaModule = { name: CORE_MODULE, migrations: tenantMigrations };
+export const coreModule: TenantSchemaModule = {
+  name: CORE_MODULE,
+  migrations: tenantMigrations,
+  snapshot: tenantSnapshot,
+};
 
 const NAME_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
 
@@ -118,8 +124,11 @@ export class TenantTypeRegistry {
     return modules.flatMap((module) => module.migrations);
   }
 
-  /** Returns the migrations of a provisionable type, and throws `INVALID_TENANT_TYPE` for others. */
-  provisionableMigrations(tenantType: string): Migration[] {
+  /**
+   * Returns the steps that install a new schema of a provisionable type: each module's snapshot,
+   * when it has one, then its later migrations. Throws `INVALID_TENANT_TYPE` for other types.
+   */
+  provisioningSteps(tenantType: string): InstallStep[] {
     if (tenantType === PUBLIC_TENANT_TYPE || !this.types.has(tenantType)) {
       const valid = this.provisionableTypes;
       throw new AppError(
@@ -129,8 +138,21 @@ export class TenantTypeRegistry {
       );
     }
 
-    return this.migrationsOf(tenantType);
+    return (this.types.get(tenantType) ?? []).flatMap(installStepsOf);
   }
+}
+
+/** Returns a module's snapshot followed by the migrations it does not replace. */
+export function installStepsOf(module: TenantSchemaModule): InstallStep[] {
+  if (!module.snapshot) {
+    return [...module.migrations];
+  }
+  const replaced = new Set(module.snapshot.replaces);
+
+  return [
+    module.snapshot,
+    ...module.migrations.filter((migration) => !replaced.has(migration.name)),
+  ];
 }
 
 function registerModules(
@@ -142,7 +164,9 @@ function registerModules(
     tenantMigrations.map((migration) => [migration.name, CORE_MODULE]),
   );
 
+  checkSnapshot(coreModule, problems);
   for (const module of extra) {
+    checkSnapshot(module, problems);
     if (!NAME_PATTERN.test(module.name)) {
       problems.push(`module name "${module.name}" must match ${NAME_PATTERN}`);
     }
@@ -167,6 +191,21 @@ function registerModules(
   }
 
   return modules;
+}
+
+/** Requires a module's snapshot to replace the module's first migrations, in order. */
+function checkSnapshot(module: TenantSchemaModule, problems: string[]): void {
+  const replaces = module.snapshot?.replaces;
+  if (!replaces) {
+    return;
+  }
+  const first = module.migrations.slice(0, replaces.length).map((migration) => migration.name);
+  if (replaces.length === 0 || first.join('\n') !== replaces.join('\n')) {
+    problems.push(
+      `the snapshot of module "${module.name}" must replace its first migrations in order ` +
+        `(${first.join(', ') || 'none'}), not ${replaces.join(', ') || 'none'}`,
+    );
+  }
 }
 
 /** Looks up a type's modules, with `core` first and each module once. */
@@ -209,7 +248,7 @@ export function tenantTypesOf(em: EntityManager): TenantTypeRegistry {
   return em.config.getExtension<TenantTypeRegistry>(REGISTRY_EXTENSION) ?? builtInTenantTypes;
 }
 
-/** Returns the migrations of a provisionable type, and throws `INVALID_TENANT_TYPE` for others. */
-export function migrationsOfType(em: EntityManager, tenantType: string): readonly Migration[] {
-  return tenantTypesOf(em).provisionableMigrations(tenantType);
+/** Returns the install steps of a provisionable type, and throws `INVALID_TENANT_TYPE` for others. */
+export function provisioningStepsOf(em: EntityManager, tenantType: string): readonly InstallStep[] {
+  return tenantTypesOf(em).provisioningSteps(tenantType);
 }

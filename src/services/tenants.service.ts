@@ -22,7 +22,7 @@ import {
 } from './lookups.js';
 import { enqueueProvisioning, installTenantSchema } from './provisioning-jobs.js';
 import { actorId, inTransaction, type ServiceContext } from './service-context.js';
-import { DEFAULT_TENANT_TYPE, migrationsOfType } from './tenant-types.js';
+import { DEFAULT_TENANT_TYPE, provisioningStepsOf } from './tenant-types.js';
 import { validateSchemaName, validateSlug, validateTenantName } from './validation.js';
 
 export interface ProvisionTenantInput {
@@ -56,7 +56,7 @@ export async function provisionTenant(
   const name = validateTenantName(input.name);
   validateSlug(input.slug, ctx.config);
   const tenantType = input.tenantType ?? DEFAULT_TENANT_TYPE;
-  const migrations = migrationsOfType(ctx.em, tenantType);
+  const steps = provisioningStepsOf(ctx.em, tenantType);
   if (input.schemaName != null) {
     validateSchemaName(input.schemaName);
   }
@@ -94,7 +94,7 @@ export async function provisionTenant(
       return created;
     }
 
-    await installTenantSchema(tx, created, plan, { migrations, domain });
+    await installTenantSchema(tx, created, plan, { steps, domain });
     record({
       type: 'tenantProvisioned',
       tenantId: created.id,

@@ -12,9 +12,14 @@ export const SEEDED_PERMISSIONS: ReadonlyArray<[appLabel: string, codename: stri
     ['tenant_users', 'change_group', 'Can change groups'],
   ];
 
-export const tenantPermissionTables: Migration = {
-  name: '0001-permissions',
-  up: (schema) => `
+/**
+ * Returns the SQL of the permission tables. Migration 0001 created them with a foreign key from
+ * `user_tenant_permissions.user_id` to `public.users`, which migration 0002 drops again.
+ */
+export function permissionTablesSql(schema: string, options: { userForeignKey: boolean }): string {
+  const userReference = options.userForeignKey ? ' references public.users (id)' : '';
+
+  return `
     create table ${schema}.permissions (
       id uuid primary key default gen_random_uuid(),
       app_label text not null,
@@ -41,7 +46,7 @@ export const tenantPermissionTables: Migration = {
 
     create table ${schema}.user_tenant_permissions (
       id uuid primary key default gen_random_uuid(),
-      user_id uuid not null unique references public.users (id),
+      user_id uuid not null unique${userReference},
       is_staff boolean not null default false,
       is_superuser boolean not null default false,
       created_at timestamptz not null default now(),
@@ -66,5 +71,10 @@ export const tenantPermissionTables: Migration = {
 
     insert into ${schema}.permissions (app_label, codename, name) values
       ${SEEDED_PERMISSIONS.map((row) => `(${row.map(quoteLiteral).join(', ')})`).join(',\n      ')};
-  `,
+  `;
+}
+
+export const tenantPermissionTables: Migration = {
+  name: '0001-permissions',
+  up: (schema) => permissionTablesSql(schema, { userForeignKey: true }),
 };
