@@ -18,15 +18,13 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 import { GraphqlClient } from '../examples/walkthrough/graphql-client.js';
-import { tenantSchemaSql } from '../src/db/migrator.js';
-import { quoteIdent } from '../src/db/sql.js';
-import { deriveSchemaName } from '../src/services/tenants.service.js';
 import {
   createBenchDatabase,
   databaseServerUrl,
   runCleanups,
   type Cleanup,
 } from './support/database.js';
+import { preparePaths, runRounds } from './support/provisioning.js';
 import {
   describeMachine,
   formatLoadAverage,
@@ -34,20 +32,9 @@ import {
   positiveInteger,
   runBenchmark,
   saveReport,
-  timed,
+  serverVersion,
 } from './support/report.js';
-import {
-  ADMIN_EMAIL,
-  DOMAIN,
-  OWNER_EMAIL,
-  createOwner,
-  login,
-  startServer,
-} from './support/server.js';
-
-const PROVISION_TENANT = `mutation ($input: ProvisionTenantInput!) {
-  provisionTenant(input: $input) { id }
-}`;
+import { startServer } from './support/server.js';
 
 interface Summary {
   median: number;
@@ -71,20 +58,14 @@ async function main(): Promise<void> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     cleanups.push(async () => agent.destroy());
     const client = new GraphqlClient(app.url, agent);
-    const token = await prepareOwner(client);
-    const ownerId = await queryValue<string>(pool, 'select id from public.users where email = $1', [
-      OWNER_EMAIL,
-    ]);
+    const paths = await preparePaths(client, pool);
 
-    const samples = await runRounds(warmup + iterations, warmup, {
-      http: (round) => provisionOverHttp(client, token, `http-${round}`),
-      direct: (round) => provisionDirectly(pool, ownerId, `sql-${round}`),
-    });
+    const samples = await runRounds(paths, 'bench', warmup + iterations, warmup);
 
     const run: RunReport = {
       iterations,
       warmup,
-      machine: describeMachine(await queryValue<string>(pool, 'show server_version'), loadAtStart),
+      machine: describeMachine(await serverVersion(pool), loadAtStart),
       http: summarize(samples.httpMs),
       direct: summarize(samples.directMs),
       ...samples,
@@ -94,37 +75,6 @@ async function main(): Promise<void> {
   } finally {
     await runCleanups(cleanups);
   }
-}
-
-/**
- * Runs both paths once per round, alternating which goes first, and returns the durations in
- * milliseconds of the rounds after the first `warmup` ones.
- */
-async function runRounds(
-  rounds: number,
-  warmup: number,
-  paths: { http: (round: number) => Promise<void>; direct: (round: number) => Promise<void> },
-): Promise<{ httpMs: number[]; directMs: number[] }> {
-  const httpMs: number[] = [];
-  const directMs: number[] = [];
-  for (let round = 0; round < rounds; round += 1) {
-    let httpDuration: number;
-    let directDuration: number;
-    if (round % 2 === 0) {
-      httpDuration = await timed(() => paths.http(round));
-      directDuration = await timed(() => paths.direct(round));
-    } else {
-      directDuration = await timed(() => paths.direct(round));
-      httpDuration = await timed(() => paths.http(round));
-    }
-
-    if (round >= warmup) {
-      httpMs.push(httpDuration);
-      directMs.push(directDuration);
-    }
-  }
-
-  return { httpMs, directMs };
 }
 
 function readOptions(): { iterations: number; warmup: number } {
@@ -141,82 +91,6 @@ function readOptions(): { iterations: number; warmup: number } {
   }
 
   return { iterations, warmup };
-}
-
-/** Logs in as the platform admin, creates the owner of every tenant and returns the token. */
-async function prepareOwner(client: GraphqlClient): Promise<string> {
-  const token = await login(client, ADMIN_EMAIL);
-  await createOwner(client, token);
-
-  return token;
-}
-
-async function provisionOverHttp(client: GraphqlClient, token: string, slug: string) {
-  const response = await client.request({
-    query: PROVISION_TENANT,
-    variables: { input: { name: slug, slug, ownerEmail: OWNER_EMAIL } },
-    host: DOMAIN,
-    token,
-  });
-  if (response.errors) {
-    throw new Error(`provisionTenant of ${slug} failed: ${JSON.stringify(response.errors)}`);
-  }
-}
-
-/** Inserts the rows and creates the schema that `provisionTenant` does, in one transaction. */
-async function provisionDirectly(pool: pg.Pool, ownerId: string, slug: string): Promise<void> {
-  const schemaName = deriveSchemaName(slug);
-  const connection = await pool.connect();
-  try {
-    await connection.query('begin');
-    const tenantId = await queryValue<string>(
-      connection,
-      `insert into public.tenants (name, slug, schema_name, tenant_type, owner_id)
-       values ($1, $2, $3, 'default', $4) returning id`,
-      [slug, slug, schemaName, ownerId],
-    );
-    await connection.query(
-      'insert into public.domains (domain, tenant_id, is_primary) values ($1, $2, true)',
-      [`${slug}.${DOMAIN}`, tenantId],
-    );
-    await connection.query(
-      `create schema ${quoteIdent(schemaName)};\n${tenantSchemaSql(schemaName)}`,
-    );
-    await connection.query('insert into public.memberships (tenant_id, user_id) values ($1, $2)', [
-      tenantId,
-      ownerId,
-    ]);
-    await connection.query(
-      `insert into ${quoteIdent(schemaName)}.user_tenant_permissions
-       (user_id, is_staff, is_superuser) values ($1, false, true)`,
-      [ownerId],
-    );
-    await connection.query(
-      `insert into public.audit_events (type, tenant_id, user_id, payload)
-       values ('tenantProvisioned', $1, $2, $3)`,
-      [tenantId, ownerId, { slug, schemaName }],
-    );
-    await connection.query('commit');
-  } catch (error) {
-    await connection.query('rollback');
-    throw error;
-  } finally {
-    connection.release();
-  }
-}
-
-async function queryValue<T>(
-  queryable: pg.Pool | pg.PoolClient,
-  text: string,
-  params: unknown[] = [],
-): Promise<T> {
-  const result = await queryable.query(text, params);
-  const row = result.rows[0] as Record<string, T> | undefined;
-  if (!row) {
-    throw new Error(`The query returned no row: ${text}`);
-  }
-
-  return Object.values(row)[0];
 }
 
 function summarize(samples: readonly number[]): Summary {
