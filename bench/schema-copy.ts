@@ -1,8 +1,8 @@
 /**
  * Compares two ways to create a tenant schema as the number of schemas grows:
  *
- * - replay: `CREATE SCHEMA` and the tenant type's migrations as one text in one round trip, which
- *   is what `provisionTenant` sends;
+ * - snapshot: `CREATE SCHEMA` and the default type's install steps (the core module's snapshot)
+ *   as one text in one round trip, which is what `provisionTenant` sends;
  * - clone: a PL/pgSQL function that reads a template schema's tables, foreign keys and views from
  *   the catalog and recreates them, which is how a template schema is cloned.
  *
@@ -88,11 +88,11 @@ $clone$;`;
 
 interface Checkpoint {
   tenants: number;
-  replayMs: number[];
+  snapshotMs: number[];
   cloneMs: number[];
-  replayMedian: number;
+  snapshotMedian: number;
   cloneMedian: number;
-  /** Catalog sections in which the cloned schema differs from the replayed one. */
+  /** Catalog sections in which the cloned schema differs from the one built by the snapshot. */
   differences: string[];
 }
 
@@ -118,7 +118,7 @@ async function main(): Promise<void> {
 
     await migrateAndCreateOwner(databaseUrl);
     await pool.query(CLONE_FUNCTION);
-    await replay(pool, TEMPLATE_SCHEMA);
+    await createFromSnapshot(pool, TEMPLATE_SCHEMA);
 
     const results: Checkpoint[] = [];
     let created = 0;
@@ -148,48 +148,48 @@ async function measure(
   tenants: number,
   rounds: number,
 ): Promise<Checkpoint> {
-  const replayMs: number[] = [];
+  const snapshotMs: number[] = [];
   const cloneMs: number[] = [];
   for (let round = 0; round < rounds; round += 1) {
-    const replayed = `replay_${tenants}_${round}`;
+    const snapshotSchema = `snapshot_${tenants}_${round}`;
     const cloned = `clone_${tenants}_${round}`;
-    const replayRun = () => timed(() => replay(pool, replayed));
+    const snapshotRun = () => timed(() => createFromSnapshot(pool, snapshotSchema));
     const cloneRun = () => timed(() => clone(pool, cloned));
     if (round % 2 === 0) {
-      replayMs.push(await replayRun());
+      snapshotMs.push(await snapshotRun());
       cloneMs.push(await cloneRun());
     } else {
       cloneMs.push(await cloneRun());
-      replayMs.push(await replayRun());
+      snapshotMs.push(await snapshotRun());
     }
   }
 
-  const replayCatalog = await describeSchema(query, `replay_${tenants}_0`);
+  const snapshotCatalog = await describeSchema(query, `snapshot_${tenants}_0`);
   const cloneCatalog = await describeSchema(query, `clone_${tenants}_0`);
-  const differences = Object.keys(replayCatalog).filter(
+  const differences = Object.keys(snapshotCatalog).filter(
     (section) =>
-      JSON.stringify(replayCatalog[section as keyof typeof replayCatalog]) !==
+      JSON.stringify(snapshotCatalog[section as keyof typeof snapshotCatalog]) !==
       JSON.stringify(cloneCatalog[section as keyof typeof cloneCatalog]),
   );
 
   return {
     tenants,
-    replayMs,
+    snapshotMs,
     cloneMs,
-    replayMedian: median(replayMs),
+    snapshotMedian: median(snapshotMs),
     cloneMedian: median(cloneMs),
     differences,
   };
 }
 
-/** Creates the schema and replays the default type's migrations in one round trip. */
-async function replay(pool: pg.Pool, schema: string): Promise<void> {
+/** Creates the schema from the default type's install steps in one round trip. */
+async function createFromSnapshot(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(
     `begin;\ncreate schema ${quoteIdent(schema)};\n${tenantSchemaSql(schema)}\ncommit;`,
   );
 }
 
-/** Clones the template in one round trip, as `replay` sends its work. */
+/** Clones the template in one round trip, as the snapshot is sent. */
 async function clone(pool: pg.Pool, schema: string): Promise<void> {
   await pool.query(
     `begin;\nselect public.bench_clone_schema(${quoteLiteral(TEMPLATE_SCHEMA)}, ` +
@@ -199,9 +199,9 @@ async function clone(pool: pg.Pool, schema: string): Promise<void> {
 
 function printCheckpoint(checkpoint: Checkpoint): void {
   process.stdout.write(
-    `${checkpoint.tenants} tenants: replay median ${checkpoint.replayMedian.toFixed(1)} ms, ` +
+    `${checkpoint.tenants} tenants: snapshot median ${checkpoint.snapshotMedian.toFixed(1)} ms, ` +
       `clone median ${checkpoint.cloneMedian.toFixed(1)} ms, ` +
-      `clone / replay ${(checkpoint.cloneMedian / checkpoint.replayMedian).toFixed(2)}, ` +
+      `clone / snapshot ${(checkpoint.cloneMedian / checkpoint.snapshotMedian).toFixed(2)}, ` +
       `catalog differences: ${checkpoint.differences.join(', ') || 'none'}\n`,
   );
 }
