@@ -215,6 +215,44 @@ describe('migrate command', () => {
     expect(json.orphanSchemas).toEqual(['legacy_import']);
   });
 
+  it('drops user key, gives up on held lock', async () => {
+    const legacy = await provisionTenant('legacy-key');
+    const table = `"${legacy.schemaName}".user_tenant_permissions`;
+    // A schema provisioned before migration 0002 still has the key to public.users.
+    await t.sql(
+      `alter table ${table} add constraint user_tenant_permissions_user_id_fkey
+       foreign key (user_id) references public.users (id)`,
+    );
+    await t.sql(
+      `delete from "${legacy.schemaName}".tenant_migrations
+       where name = '0002-no-user-foreign-key'`,
+    );
+    const userKeys = async () =>
+      t.sql(
+        `select conname from pg_constraint
+         where conrelid = $1::regclass and confrelid = 'public.users'::regclass`,
+        [table],
+      );
+    const holder = new pg.Client({ connectionString: t.databaseUrl });
+    await holder.connect();
+    await holder.query('begin; lock table public.users in access share mode');
+
+    const blocked = await runJson([]);
+    await holder.query('rollback');
+    await holder.end();
+    const keysWhileBlocked = await userKeys();
+    const rerun = await runJson([]);
+
+    expect(blocked.exitCode).toBe(1);
+    expect(blocked.bySlug.get('legacy-key')?.outcome).toBe('failed');
+    // 55P03 is lock_not_available, raised when lock_timeout expires.
+    expect(blocked.bySlug.get('legacy-key')?.error?.code).toBe('55P03');
+    expect(keysWhileBlocked).toHaveLength(1);
+    expect(rerun.exitCode).toBe(0);
+    expect(rerun.bySlug.get('legacy-key')?.applied).toEqual(['0002-no-user-foreign-key']);
+    expect(await userKeys()).toEqual([]);
+  });
+
   it('check lists pending without changes', async () => {
     const tags = moduleExtension('tags', [createTableMigration('tags-0001-tags', 'tags')]);
     const ledgerBefore = await allLedgerRows();

@@ -12,7 +12,11 @@ import type { Migration } from '../types.js';
  */
 export const noUserForeignKey: Migration = {
   name: '0002-no-user-foreign-key',
+  // Dropping the key locks public.users exclusively until the schema's migration commits, and
+  // requests queue behind that lock. The timeout bounds the wait: a schema that cannot get the
+  // lock in time fails, is reported, and is migrated by the next run.
   up: (schema) => `
+    set local lock_timeout = '2s';
     alter table ${schema}.user_tenant_permissions
       drop constraint if exists user_tenant_permissions_user_id_fkey;
   `,
