@@ -71,6 +71,10 @@ export interface Config {
   poolMaxAgeSeconds: number;
   /** Run the provisioning worker inside the server process. */
   worker: boolean;
+  /** Attempts of a queued provisioning before its tenant turns `FAILED`. */
+  provisioningMaxAttempts: number;
+  /** Delay in ms before the second attempt of a queued provisioning, doubled for each later one. */
+  provisioningRetryDelayMs: number;
   logLevel: LogLevel;
 }
 
@@ -161,6 +165,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     poolMaxUses: reader.integer('TENANT_USERS_POOL_MAX_USES', 1_000, 0, 1_000_000_000),
     poolMaxAgeSeconds: reader.integer('TENANT_USERS_POOL_MAX_AGE_SECONDS', 3_600, 0, 604_800),
     worker: reader.boolean('TENANT_USERS_WORKER', true),
+    provisioningMaxAttempts: reader.integer('TENANT_USERS_PROVISIONING_MAX_ATTEMPTS', 3, 1, 100),
+    provisioningRetryDelayMs: reader.integer(
+      'TENANT_USERS_PROVISIONING_RETRY_DELAY_MS',
+      1_000,
+      10,
+      3_600_000,
+    ),
     logLevel: reader.logLevel('LOG_LEVEL', 'info'),
     ...overrides,
   };

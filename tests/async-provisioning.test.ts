@@ -330,3 +330,42 @@ describe('provisionTenant with wait false', () => {
     });
   });
 });
+
+describe('provisioning retry settings', () => {
+  let t: TestApp;
+  let f: CaseFixture;
+
+  beforeAll(async () => {
+    t = await startTestApp({ provisioningMaxAttempts: 2, provisioningRetryDelayMs: 20 });
+    f = await seedCaseFixture(t);
+  });
+  afterAll(() => t?.close());
+
+  it('gives up after configured attempts', async () => {
+    const removeFault = await blockOwnerPermissionInserts(t, 'blocked for the retry test');
+    const settled = async () =>
+      (
+        await t.sql<{ status: string; provisioning_error: string | null }>(
+          "select status, provisioning_error from public.tenants where slug = 'retry'",
+        )
+      )[0];
+    let stored: Awaited<ReturnType<typeof settled>>;
+    try {
+      const response = await t.gql(
+        PROVISION_TENANT,
+        { input: { wait: false, name: 'Retry', slug: 'retry', ownerEmail: 'carol@x.test' } },
+        { token: f.adminToken },
+      );
+      expect(response.body.errors).toBeUndefined();
+      await waitFor('retry to leave PROVISIONING', async () => {
+        return (await settled()).status !== 'PROVISIONING';
+      });
+      stored = await settled();
+    } finally {
+      await removeFault();
+    }
+
+    expect(stored.status).toBe('FAILED');
+    expect(stored.provisioning_error).toContain('after 2 attempts');
+  });
+});

@@ -26,7 +26,10 @@ export interface ProvisioningWorkerOptions {
    * Default 30000. Without a LISTEN connection the worker polls at least every 5000 ms.
    */
   pollIntervalMs?: number;
-  /** Delay before the second attempt of a job, doubled for each later one, in ms. Default 1000. */
+  /**
+   * Delay before the second attempt of a job, doubled for each later one, in ms. Default: the
+   * `provisioningRetryDelayMs` setting of the system context's configuration.
+   */
   retryDelayMs?: number;
 }
 
@@ -101,7 +104,8 @@ export class ProvisioningWorker {
     }
 
     const ctx = this.options.systemContext();
-    const job = await claimProvisioningJob(ctx.em, this.retryDelayMs);
+    const retryDelayMs = this.options.retryDelayMs ?? ctx.config.provisioningRetryDelayMs;
+    const job = await claimProvisioningJob(ctx.em, retryDelayMs);
     if (!job) {
       const due = await nextJobDelay(ctx.em);
       return Math.min(due ?? this.pollIntervalMs, this.pollIntervalMs);
@@ -176,9 +180,5 @@ export class ProvisioningWorker {
     const interval = this.options.pollIntervalMs ?? 30_000;
 
     return this.listener ? interval : Math.min(interval, 5000);
-  }
-
-  private get retryDelayMs(): number {
-    return this.options.retryDelayMs ?? 1000;
   }
 }

@@ -17,14 +17,6 @@ import { provisioningStepsOf } from './tenant-types.js';
 /** Channel on which `public.provisioning_jobs` announces each new job at commit. */
 export const PROVISIONING_CHANNEL = 'tenant_users_provisioning';
 
-/**
- * Attempts before a job gives up and marks its tenant `FAILED`. With the worker's default retry
- * delay of 1 s, doubled per attempt, a failing job ends after about 3 s.
- */
-// NOTE: three attempts cover short faults such as a lock timeout or a restarted database, but
-// not an outage of minutes. No setting changes the count yet.
-export const DEFAULT_MAX_ATTEMPTS = 3;
-
 /** Work of a job besides creating the schema: the owner's membership and tenant permissions. */
 export interface ProvisioningPlan {
   ownerId: string;
@@ -79,12 +71,13 @@ export async function enqueueProvisioning(
   tenant: Tenant,
   plan: ProvisioningPlan,
   domain: PrimaryDomain,
+  maxAttempts: number,
 ): Promise<void> {
   await runProvisioningSql(tx, tenant.schemaName, domain, [
     freeSchemaCheckSql(tenant.schemaName),
     'insert into public.provisioning_jobs (tenant_id, plan, max_attempts) values ' +
       `(${quoteLiteral(tenant.id)}::uuid, ${quoteLiteral(JSON.stringify(plan))}::jsonb, ` +
-      `${DEFAULT_MAX_ATTEMPTS});`,
+      `${Math.trunc(maxAttempts)});`,
   ]);
 }
 

@@ -90,7 +90,7 @@ export async function provisionTenant(
     };
 
     if (queued) {
-      await enqueueProvisioning(tx, created, plan, domain);
+      await enqueueProvisioning(tx, created, plan, domain, ctx.config.provisioningMaxAttempts);
       return created;
     }
 
