@@ -109,7 +109,7 @@ describe('database restart under load', () => {
 
     expect(recovered).toBe(true);
     expect(failures.length).toBeGreaterThan(0);
-    // Every failure tells the client that a retry may succeed, and none logs the user out.
+    // Every failure marks the request as retryable, and none reports the token as invalid.
     for (const failure of failures) {
       expect(failure.status, JSON.stringify(failure)).toBe(503);
       expect(failure.retryAfter, JSON.stringify(failure)).toBe('1');
