@@ -274,14 +274,15 @@ function printReport(report: {
       `Node ${machine.node}, PostgreSQL ${machine.postgres}`,
     formatLoadAverage(machine.loadAverage),
     '',
-    '| recycling | tenants reached | req/s | failures | server RSS (MiB) | backends peak RssAnon (MiB) | largest backend RssAnon (MiB) | backends end RssAnon (MiB) | backends end VmRSS (MiB) | recycled |',
-    '| --------- | --------------: | ----: | -------: | ---------------: | --------------------------: | ----------------------------: | -------------------------: | -----------------------: | -------: |',
+    '| recycling | tenants reached | req/s | failures | server RSS (MiB) | heap used (MiB) | backends peak RssAnon (MiB) | largest backend RssAnon (MiB) | backends end RssAnon (MiB) | backends end VmRSS (MiB) | recycled |',
+    '| --------- | --------------: | ----: | -------: | ---------------: | --------------: | --------------------------: | ----------------------------: | -------------------------: | -----------------------: | -------: |',
   ];
   for (const run of runs) {
     lines.push(
       `| ${run.recycling ? 'on ' : 'off'}       | ${String(run.spread).padStart(15)} | ` +
         `${((run.requests / run.durationMs) * 1000).toFixed(0).padStart(5)} | ` +
         `${String(run.failures).padStart(8)} | ${mib(run.serverRssMiB)} | ` +
+        `${run.serverHeapUsedMiB.toFixed(1).padStart(6)} | ` +
         `${mib(run.backendPeak.rssAnonMiB)} | ${mib(run.largestBackendRssAnonMiB)} | ` +
         `${mib(run.backendEnd.rssAnonMiB)} | ${mib(run.backendEnd.vmRssMiB)} | ` +
         `${String(run.recycledConnections).padStart(8)} |`,

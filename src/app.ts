@@ -140,6 +140,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     schema: await createSchema(extensionResolvers(extensions)),
     formatError: createErrorFormatter(logger),
     includeStacktraceInErrorResponses: false,
+    // The process owns shutdown (src/main.ts, the CLI): Apollo's own handler would stop the
+    // server and send the signal again, which the process would take for a second signal.
+    stopOnTerminationSignals: false,
     ...graphqlLimits(config),
     plugins: [
       ApolloServerPluginDrainHttpServer({ httpServer }),

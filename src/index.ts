@@ -30,7 +30,7 @@ export {
   type TenantTypeRegistryInput,
 } from './services/tenant-types.js';
 
-export type { Migration } from './db/migrations/types.js';
+export type { InstallStep, Migration, Snapshot } from './db/migrations/types.js';
 export {
   migrateAllTenants,
   migratePublic,

@@ -114,7 +114,7 @@ describe('database restart under load', () => {
       expect(failure.status, JSON.stringify(failure)).toBe(503);
       expect(failure.retryAfter, JSON.stringify(failure)).toBe('1');
       expect(failure.code, JSON.stringify(failure)).toBe('INTERNAL_SERVER_ERROR');
-      expect(failure.reason, JSON.stringify(failure)).toBe('DATABASE_UNAVAILABLE');
+      expect(failure.reason, JSON.stringify(failure)).toBe('DATABASE_UNREACHABLE');
     }
     const after = await Promise.all(Array.from({ length: 20 }, () => me(token)));
     expect(after.every((result) => result.email === ADMIN_EMAIL)).toBe(true);

@@ -15,6 +15,8 @@ export const OWNER_EMAIL = 'owner@bench.test';
 // Used only on the throwaway bench database.
 export const PASSWORD = 'bench-password-1';
 const SETUP_BATCH = 20;
+/** Tenants between two progress lines of `createTenants`. */
+const PROGRESS_EVERY = 1000;
 /** Connections that `createTenants` uses at once: one per CPU. */
 export const SETUP_CONNECTIONS = os.cpus().length;
 
@@ -92,13 +94,17 @@ export async function createTenants(pool: pg.Pool, count: number, from = 0): Pro
   const ownerId = owner.rows[0].id;
   const end = from + count;
   let next = from;
+  let created = 0;
   const createBatches = async () => {
     while (next < end) {
       const start = next;
-      next += SETUP_BATCH;
-      await createTenantBatch(pool, ownerId, start, Math.min(start + SETUP_BATCH, end));
-      if (((start - from) / SETUP_BATCH) % 50 === 0) {
-        process.stderr.write(`created ${start - from} of ${count} tenants\n`);
+      const batchEnd = Math.min(start + SETUP_BATCH, end);
+      next = batchEnd;
+      await createTenantBatch(pool, ownerId, start, batchEnd);
+      const before = created;
+      created += batchEnd - start;
+      if (Math.floor(created / PROGRESS_EVERY) > Math.floor(before / PROGRESS_EVERY)) {
+        process.stderr.write(`created ${created} of ${count} tenants\n`);
       }
     }
   };

@@ -8,7 +8,7 @@ import { isAppError } from '../errors.js';
 import type { Logger } from '../logger.js';
 
 /** `extensions.reason` of an error caused by a database that cannot be reached. */
-export const DATABASE_UNAVAILABLE = 'DATABASE_UNAVAILABLE';
+export const DATABASE_UNREACHABLE = 'DATABASE_UNREACHABLE';
 
 /** Seconds a client should wait before retrying a request that met an unreachable database. */
 export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
@@ -16,7 +16,7 @@ export const UNAVAILABLE_RETRY_AFTER_SECONDS = 1;
 /** Body of the error sent while the database cannot be reached; the code stays masked. */
 export const databaseUnavailableError = {
   message: 'The database is unavailable. Retry the request in a moment.',
-  extensions: { code: 'INTERNAL_SERVER_ERROR', reason: DATABASE_UNAVAILABLE },
+  extensions: { code: 'INTERNAL_SERVER_ERROR', reason: DATABASE_UNREACHABLE },
 };
 
 /** Codes Apollo Server sets itself for malformed requests; their messages are safe to show. */
@@ -86,7 +86,7 @@ export function databaseUnavailablePlugin(): ApolloServerPlugin {
           }
           const { data, errors } = response.body.singleResult;
           const unavailable = errors?.some(
-            (error) => error.extensions?.reason === DATABASE_UNAVAILABLE,
+            (error) => error.extensions?.reason === DATABASE_UNREACHABLE,
           );
           if (unavailable && data == null) {
             response.http.status = 503;

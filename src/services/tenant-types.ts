@@ -199,11 +199,18 @@ function checkSnapshot(module: TenantSchemaModule, problems: string[]): void {
   if (!replaces) {
     return;
   }
+  if (replaces.length === 0) {
+    problems.push(
+      `the snapshot of module "${module.name}" replaces no migration; list the module's first ` +
+        'migrations that it builds in one step',
+    );
+    return;
+  }
   const first = module.migrations.slice(0, replaces.length).map((migration) => migration.name);
-  if (replaces.length === 0 || first.join('\n') !== replaces.join('\n')) {
+  if (first.join('\n') !== replaces.join('\n')) {
     problems.push(
       `the snapshot of module "${module.name}" must replace its first migrations in order ` +
-        `(${first.join(', ') || 'none'}), not ${replaces.join(', ') || 'none'}`,
+        `(${first.join(', ') || 'none'}), not ${replaces.join(', ')}`,
     );
   }
 }
