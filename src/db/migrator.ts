@@ -9,7 +9,7 @@ import {
 } from '../services/tenant-types.js';
 import { publicMigrations } from './migrations/public/index.js';
 import { ledgerNamesOf, type InstallStep } from './migrations/types.js';
-import { quoteIdent, runSql } from './sql.js';
+import { quoteIdent, quoteLiteral, runSql } from './sql.js';
 import {
   MIGRATION_LOCK_KEY,
   TENANT_LEDGER,
@@ -44,7 +44,7 @@ export function tenantSchemaSql(
   steps: readonly InstallStep[] = installStepsOf(coreModule),
 ): string {
   const schema = quoteIdent(schemaName);
-  const names = steps.flatMap(ledgerNamesOf).map((name) => `('${name.replaceAll("'", "''")}')`);
+  const names = steps.flatMap(ledgerNamesOf).map((name) => `(${quoteLiteral(name)})`);
 
   return [
     ledgerSql(`${schema}.${TENANT_LEDGER}`),
