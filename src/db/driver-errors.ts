@@ -93,7 +93,7 @@ const UNAVAILABLE_MESSAGES = [
 ];
 
 /**
- * Tells whether `error`, or an error it wraps, means that PostgreSQL cannot be reached right
+ * Returns true when `error`, or an error it wraps, means that PostgreSQL cannot be reached right
  * now, so that the request may succeed when retried.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
@@ -109,7 +109,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (UNAVAILABLE_MESSAGES.some((pattern) => pattern.test(message))) {
       return true;
     }
-    // MikroORM keeps the driver's error as `previous`; other wrappers use `cause`.
+    // MikroORM keeps the driver's error as `previous`, and other wrappers use `cause`.
     current = cause ?? previous;
   }
 

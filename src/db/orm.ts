@@ -42,7 +42,7 @@ export async function createOrm(options: OrmOptions): Promise<MikroORM> {
     entities: [...publicEntities, ...(options.extraEntities ?? [])],
     metadataProvider: ReflectMetadataProvider,
     discovery: { warnWhenNoEntities: false },
-    // NOTE: no client-side query timeout is set, so a database that stops answering without
+    // NOTE: no client-side query timeout is set, so a database that stops responding without
     // closing its connections keeps requests waiting. Refused and closed connections fail fast.
     pool: { min: 0, max: options.poolMax ?? 10 },
     allowGlobalContext: false,

@@ -106,14 +106,22 @@ function takenNameError(
 ): AppError | undefined {
   const { code, constraint } = error as { code?: string; constraint?: string };
   if (code === DUPLICATE_SCHEMA) {
-    return new AppError('ALREADY_EXISTS', `The schema "${schemaName}" already exists.`, {
-      field: 'schemaName',
-    });
+    return new AppError(
+      'ALREADY_EXISTS',
+      `The schema "${schemaName}" already exists. Choose another schemaName, or omit it.`,
+      {
+        field: 'schemaName',
+      },
+    );
   }
   if (code === UNIQUE_VIOLATION && constraint === 'domains_domain_key') {
-    return new AppError('ALREADY_EXISTS', `The domain "${domain}" is already taken.`, {
-      field: 'slug',
-    });
+    return new AppError(
+      'ALREADY_EXISTS',
+      `The domain "${domain}" is already taken. Choose another slug.`,
+      {
+        field: 'slug',
+      },
+    );
   }
 
   return undefined;
